@@ -1,0 +1,37 @@
+"""invoicebus wire contract: message models, error codes and topology names.
+
+Depends on pydantic alone, so any Python client can build and validate messages exactly as
+the services do. See the project README and the generated AsyncAPI document for the wire rules.
+"""
+
+from .commands import CreateCustomer, CreateEntity, CreateItem, CreateTax, TaxRef
+from .errors import Error, ErrorBody, ErrorCode, ErrorDetail, Rejected, error_body
+from .queries import ListReply, ListRequest, Pagination
+from .resources import Customer, Entity, Item, Tax
+from .topology import CONTENT_TYPE, DEFAULT_PREFIX, Header, Resource, Topology
+
+__all__ = [
+    "CONTENT_TYPE",
+    "DEFAULT_PREFIX",
+    "CreateCustomer",
+    "CreateEntity",
+    "CreateItem",
+    "CreateTax",
+    "Customer",
+    "Entity",
+    "Error",
+    "ErrorBody",
+    "ErrorCode",
+    "ErrorDetail",
+    "Header",
+    "Item",
+    "ListReply",
+    "ListRequest",
+    "Pagination",
+    "Rejected",
+    "Resource",
+    "Tax",
+    "TaxRef",
+    "Topology",
+    "error_body",
+]

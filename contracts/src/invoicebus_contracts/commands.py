@@ -1,0 +1,132 @@
+"""Command bodies: exactly the request bodies of the API references. Unknown fields are refused."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from . import limits
+from .fields import (
+    CountryCode,
+    Description,
+    Email,
+    Metadata,
+    Money,
+    Name,
+    PostCode,
+    Rate,
+    TaxNumber,
+    Text,
+)
+
+TaxId = Annotated[str, Field(pattern=r"^tax_[0-9a-f]{24}$")]
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _field_errors(
+    model: str, message: str, fields: dict[tuple[str | int, ...], Any]
+) -> ValidationError:
+    """One error per named field, so a client sees every field involved in its ``loc``."""
+    return ValidationError.from_exception_data(
+        model,
+        [
+            InitErrorDetails(type=PydanticCustomError("value_error", message), loc=loc, input=value)
+            for loc, value in fields.items()
+        ],
+    )
+
+
+class PartyFields(Command):
+    """Name, contact, address and tax fields shared by entities and customers."""
+
+    name: Name
+    email: Email | None = None
+    tax_number: TaxNumber | None = None
+    address: Text | None = None
+    address_2: Text | None = None
+    post_code: PostCode | None = None
+    city: Text | None = None
+    state: Text | None = None
+    country: Text | None = None
+    country_code: CountryCode | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class CreateEntity(PartyFields):
+    """``entity.create``: the business that issues invoices; owns customers, taxes and items."""
+
+
+class CreateCustomer(PartyFields):
+    """``customer.create`` (``POST /customers``)."""
+
+
+class CreateTax(Command):
+    """``tax.create``: a tax rate of the entity; ``classification`` is unique per entity."""
+
+    rate: Rate
+    name: Text | None = None
+    classification: Text | None = None
+
+
+class TaxRef(Command):
+    """An item's inline tax: ``{"rate": 22}`` (reuse or create one with that rate) or
+    ``{"classification": "standard"}`` (look an existing one up)."""
+
+    rate: Rate | None = None
+    classification: Text | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.rate is None) == (self.classification is None):
+            raise ValueError("give exactly one of 'rate' or 'classification'")
+        return self
+
+
+class CreateItem(Command):
+    """``item.create`` (``POST /items``), plus ``unit``."""
+
+    name: Name
+    description: Description | None = None
+    price: Money | None = None
+    gross_price: Money | None = None
+    taxes: list[TaxRef] = Field(default_factory=list, max_length=limits.MAX_TAXES_PER_ITEM)
+    tax_ids: list[TaxId] = Field(default_factory=list, max_length=limits.MAX_TAXES_PER_ITEM)
+    unit: Text | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.price is not None and self.gross_price is not None:
+            raise _field_errors(
+                type(self).__name__,
+                "give either 'price' or 'gross_price', not both",
+                {("price",): self.price, ("gross_price",): self.gross_price},
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _no_duplicate_taxes(self) -> Self:
+        seen: set[object] = set()
+        for index, ref in enumerate(self.taxes):
+            key = (
+                ("rate", ref.rate)
+                if ref.rate is not None
+                else ("classification", ref.classification)
+            )
+            if key in seen:
+                raise _field_errors(
+                    type(self).__name__,
+                    f"duplicate tax {key[0]} {key[1]}",
+                    {("taxes", index): key[1]},
+                )
+            seen.add(key)
+        if len(set(self.tax_ids)) != len(self.tax_ids):
+            raise _field_errors(
+                type(self).__name__, "duplicate tax id", {("tax_ids",): self.tax_ids}
+            )
+        return self

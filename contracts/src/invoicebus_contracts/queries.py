@@ -1,0 +1,38 @@
+"""List requests and replies (request/reply on the queries exchange)."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import limits
+from .resources import Customer, Entity, Item, Tax
+
+R = TypeVar("R", Entity, Customer, Tax, Item)
+
+
+class ListRequest(BaseModel):
+    """Body of ``<resource>.list``; every field is optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=limits.LIST_LIMIT_DEFAULT, ge=1, le=limits.LIST_LIMIT_MAX)
+    next_cursor: str | None = Field(default=None, max_length=limits.CURSOR_MAX)
+    prev_cursor: str | None = Field(default=None, max_length=limits.CURSOR_MAX)
+    include_total_count: bool = True
+    order_by: str | None = Field(default=None, max_length=64)
+    query: dict[str, Any] | str | None = None
+    search: str | None = Field(default=None, max_length=limits.SEARCH_MAX)
+
+
+class Pagination(BaseModel):
+    total: int
+    next_cursor: str | None
+    prev_cursor: str | None
+    has_more: bool
+
+
+class ListReply(BaseModel, Generic[R]):
+    data: list[R]
+    pagination: Pagination

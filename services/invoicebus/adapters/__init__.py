@@ -1,0 +1,1 @@
+"""I/O at the edges: MongoDB storage and RabbitMQ messaging."""

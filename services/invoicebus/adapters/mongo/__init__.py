@@ -1,0 +1,1 @@
+"""MongoDB through PyMongo's native async API (``pymongo.AsyncMongoClient``)."""

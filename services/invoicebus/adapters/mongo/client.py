@@ -1,0 +1,44 @@
+"""Connecting to MongoDB (or any Mongo-wire server such as the embedded SecantusDB)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from invoicebus_contracts import Resource
+
+Document = dict[str, Any]
+
+COLLECTIONS: dict[Resource, str] = {
+    Resource.ENTITY: "entities",
+    Resource.CUSTOMER: "customers",
+    Resource.TAX: "taxes",
+    Resource.ITEM: "items",
+}
+
+
+def connect(url: str) -> AsyncMongoClient[Document]:
+    # tz_aware: dates come back as aware UTC datetimes, the only kind the domain uses.
+    # Short timeouts fail fast while the server is away: callers retry with backoff themselves.
+    return AsyncMongoClient(
+        url,
+        tz_aware=True,
+        serverSelectionTimeoutMS=3000,
+        connectTimeoutMS=3000,
+        socketTimeoutMS=20000,
+    )
+
+
+def collection(db: AsyncDatabase[Document], resource: Resource) -> AsyncCollection[Document]:
+    return db[COLLECTIONS[resource]]
+
+
+async def ping(client: AsyncMongoClient[Document]) -> bool:
+    try:
+        await client.admin.command("ping")
+    except Exception:
+        return False
+    return True

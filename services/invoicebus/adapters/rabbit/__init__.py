@@ -1,0 +1,1 @@
+"""RabbitMQ: topology declaration and confirmed publishing."""

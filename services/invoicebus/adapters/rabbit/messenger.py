@@ -1,0 +1,119 @@
+"""Confirmed publishing of events, replies and dead letters through the FastStream broker.
+
+The broker's channel runs with publisher confirms, so each ``publish`` returns only once
+RabbitMQ has taken responsibility for the message, and raises if it refused it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from faststream.rabbit import RabbitBroker
+
+from invoicebus_contracts import CONTENT_TYPE, ErrorBody, Header, Topology
+
+from ...domain import clock
+from ...domain.ids import new_event_id
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A received command or query, independent of the messaging library."""
+
+    routing_key: str
+    body: bytes
+    message_id: str | None = None
+    correlation_id: str | None = None
+    reply_to: str | None = None
+    entity_id: str | None = None
+    headers: dict[str, Any] | None = None
+    exchange: str = ""
+
+    @property
+    def reply_correlation_id(self) -> str | None:
+        # A client that sets only message_id still gets a reply it can match.
+        return self.correlation_id or self.message_id
+
+
+class Messenger(Protocol):
+    async def publish_event(
+        self, event_type: str, body: bytes, *, event_id: str, correlation_id: str | None,
+        entity_id: str | None,
+    ) -> None: ...  # fmt: skip
+
+    async def reply(self, envelope: Envelope, status: int, body: bytes) -> None: ...
+
+    async def dead_letter(self, envelope: Envelope, error: ErrorBody) -> None: ...
+
+
+class RabbitMessenger:
+    def __init__(self, broker: RabbitBroker, topology: Topology) -> None:
+        self.broker = broker
+        self.topology = topology
+
+    async def publish_event(
+        self,
+        event_type: str,
+        body: bytes,
+        *,
+        event_id: str,
+        correlation_id: str | None,
+        entity_id: str | None,
+    ) -> None:
+        headers: dict[str, Any] = {Header.EVENT_TYPE.value: event_type}
+        if entity_id:
+            headers[Header.ENTITY_ID.value] = entity_id
+        await self.broker.publish(
+            body,
+            exchange=self.topology.events_exchange,
+            routing_key=event_type,
+            message_id=event_id,
+            correlation_id=correlation_id,
+            headers=headers,
+            content_type=CONTENT_TYPE,
+            persist=True,
+            timestamp=clock.now(),
+        )
+
+    async def reply(self, envelope: Envelope, status: int, body: bytes) -> None:
+        if not envelope.reply_to:
+            return
+        # mandatory=False: RabbitMQ 3.10 bounces direct reply-to publishes made with
+        # mandatory=True as NO_ROUTE even though they are delivered.
+        await self.broker.publish(
+            body,
+            exchange="",
+            routing_key=envelope.reply_to,
+            correlation_id=envelope.reply_correlation_id,
+            message_id=new_event_id(),
+            headers={Header.STATUS.value: status},
+            content_type=CONTENT_TYPE,
+            mandatory=False,
+        )
+
+    async def dead_letter(self, envelope: Envelope, error: ErrorBody) -> None:
+        """Keep the original message, with the reason in its headers, in the dead-letter queue."""
+        headers = dict(envelope.headers or {})
+        headers.update(
+            {
+                Header.ERROR_CODE.value: error.error.code.value,
+                Header.ERROR_MESSAGE.value: error.error.message[:1000],
+                Header.ERROR.value: json.dumps(error.model_dump(mode="json"))[:4000],
+                Header.ORIGINAL_EXCHANGE.value: envelope.exchange,
+                Header.ORIGINAL_ROUTING_KEY.value: envelope.routing_key,
+                Header.DEAD_LETTERED_AT.value: clock.now().isoformat(),
+            }
+        )
+        await self.broker.publish(
+            envelope.body,
+            exchange=self.topology.dead_letter_exchange,
+            routing_key=envelope.routing_key,
+            message_id=envelope.message_id,
+            correlation_id=envelope.correlation_id,
+            reply_to=envelope.reply_to,
+            headers=headers,
+            content_type=CONTENT_TYPE,
+            persist=True,
+        )

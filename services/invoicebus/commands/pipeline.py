@@ -1,0 +1,99 @@
+"""The way of one command, as a straight line:
+
+envelope → decode and validate against the contract → resolve the entity → handler (store the
+document with its pending event, atomically) → publish the event with a confirm → mark it sent
+→ reply 201. A refused command instead gets an error reply, a ``<resource>.rejected`` event and
+a copy in the dead-letter queue. Either way the caller acks only after this returns; transient
+failures (database or broker away) propagate as exceptions for the caller to retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from pydantic import BaseModel
+
+from invoicebus_contracts import ErrorBody, ErrorCode, Rejected, Resource
+from invoicebus_contracts.wire import InvalidMessage, encode, parse
+
+from ..adapters.mongo.documents import to_resource
+from ..adapters.mongo.store import Store
+from ..adapters.rabbit.messenger import Envelope, Messenger
+from ..domain.errors import DomainError
+from ..domain.ids import new_event_id
+from .context import CommandContext, Handler
+from .outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+_ENTITY_ID = re.compile(r"^ent_[0-9a-f]{24}$")
+
+
+class CommandPipeline:
+    def __init__(
+        self,
+        store: Store,
+        messenger: Messenger,
+        commands: dict[Resource, tuple[type[BaseModel], Handler]],
+    ) -> None:
+        self.store = store
+        self.messenger = messenger
+        self.outbox = Outbox(store, messenger)
+        self.commands = commands
+
+    async def process(self, resource: Resource, envelope: Envelope) -> None:
+        model, handler = self.commands[resource]
+        try:
+            command: BaseModel = parse(model, envelope.body)
+            entity_id = await self.resolve_entity(resource, envelope.entity_id)
+            ctx = CommandContext.of(resource, command, entity_id, envelope.message_id)
+            outcome = await handler(command, ctx, self.store)
+        except InvalidMessage as exc:
+            await self.refuse(resource, envelope, exc.body)
+            return
+        except DomainError as exc:
+            await self.refuse(resource, envelope, exc.to_body())
+            return
+
+        for side_resource, side_doc in outcome.side_effects:
+            await self.outbox.send(side_resource, side_doc)
+        await self.outbox.send(outcome.resource, outcome.document)
+        await self.messenger.reply(
+            envelope, 201, encode(to_resource(outcome.resource, outcome.document))
+        )
+
+    async def resolve_entity(self, resource: Resource, header: str | None) -> str | None:
+        """The ``x-entity-id`` header, checked; else the first created entity."""
+        if resource is Resource.ENTITY:
+            return None
+        if header:
+            if _ENTITY_ID.match(header) and await self.store.entity_exists(header):
+                return header
+            raise DomainError(
+                ErrorCode.ENTITY_NOT_FOUND,
+                f"entity {header[:64]!r} does not exist",
+                ["x-entity-id"],
+            )
+        first = await self.store.first_entity_id()
+        if first is None:
+            raise DomainError(
+                ErrorCode.ENTITY_NOT_FOUND,
+                "no entity exists yet: create one first with an entity.create command",
+                ["x-entity-id"],
+            )
+        return first
+
+    async def refuse(self, resource: Resource, envelope: Envelope, error: ErrorBody) -> None:
+        """Keep the message (dead-letter queue), tell subscribers and the sender why."""
+        log.info("refused %s %s: %s", resource.create_key, envelope.message_id, error.error.message)
+        await self.messenger.dead_letter(envelope, error)
+        rejected = Rejected(command_id=envelope.message_id, error=error.error)
+        await self.messenger.publish_event(
+            resource.rejected_key,
+            encode(rejected),
+            event_id=new_event_id(),
+            correlation_id=envelope.message_id,
+            entity_id=envelope.entity_id,
+        )
+        await self.messenger.reply(envelope, error.status, encode(error))

@@ -1,0 +1,1 @@
+"""Pure read-side logic: allowed fields, the JSON query compiler, keyset cursors."""

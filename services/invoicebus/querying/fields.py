@@ -1,0 +1,84 @@
+"""What each resource lets a client filter, sort and search on (the contract's allowed fields)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from invoicebus_contracts import Resource
+
+
+class Kind(StrEnum):
+    ID = "id"
+    STRING = "string"
+    NUMBER = "number"  # stored as Decimal128, compared numerically
+    DATE = "date"  # stored as BSON UTC datetime
+
+
+@dataclass(frozen=True)
+class ResourceFields:
+    #: field name -> its kind; these are the fields ``query`` and ``order_by`` accept.
+    queryable: dict[str, Kind]
+    #: text fields matched by ``search`` (metadata values are always searched too).
+    searchable: tuple[str, ...]
+    #: whether the resource belongs to an entity (all but entities themselves).
+    scoped: bool = True
+
+    @property
+    def sortable(self) -> tuple[str, ...]:
+        return tuple(self.queryable)
+
+
+_PARTY_TEXT = (
+    "name", "email", "address", "address_2", "post_code", "city", "state", "country",
+    "country_code", "tax_number",
+)  # fmt: skip
+
+FIELDS: dict[Resource, ResourceFields] = {
+    Resource.ENTITY: ResourceFields(
+        queryable={"id": Kind.ID, "name": Kind.STRING, "created_at": Kind.DATE},
+        searchable=_PARTY_TEXT,
+        scoped=False,
+    ),
+    Resource.CUSTOMER: ResourceFields(
+        queryable={
+            "id": Kind.ID,
+            "name": Kind.STRING,
+            "address": Kind.STRING,
+            "city": Kind.STRING,
+            "country": Kind.STRING,
+            "tax_number": Kind.STRING,
+            "email": Kind.STRING,
+            "created_at": Kind.DATE,
+            "updated_at": Kind.DATE,
+        },
+        searchable=_PARTY_TEXT,
+    ),
+    Resource.TAX: ResourceFields(
+        queryable={
+            "id": Kind.ID,
+            "name": Kind.STRING,
+            "rate": Kind.NUMBER,
+            "classification": Kind.STRING,
+            "created_at": Kind.DATE,
+        },
+        searchable=("name", "classification"),
+    ),
+    Resource.ITEM: ResourceFields(
+        queryable={
+            "id": Kind.ID,
+            "name": Kind.STRING,
+            "description": Kind.STRING,
+            "price": Kind.NUMBER,
+            "unit": Kind.STRING,
+            "created_at": Kind.DATE,
+            "updated_at": Kind.DATE,
+        },
+        searchable=("name", "description", "unit"),
+    ),
+}
+
+
+def storage_path(field: str) -> str:
+    """The document path of a public field: ``id`` is the document's ``_id``."""
+    return "_id" if field == "id" else field

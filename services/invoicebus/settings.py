@@ -1,0 +1,53 @@
+"""Every environment variable the services and the CLI read, in one place."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from invoicebus_contracts import DEFAULT_PREFIX, Topology
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INVOICEBUS_", extra="ignore", frozen=True)
+
+    amqp_url: str = Field(
+        default="amqp://guest:guest@127.0.0.1:5672/",
+        validation_alias=AliasChoices("AMQP_URL", "INVOICEBUS_AMQP_URL"),
+    )
+    #: None means "no external MongoDB": ``invoicebus run`` then starts an embedded SecantusDB.
+    mongodb_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("MONGODB_URL", "INVOICEBUS_MONGODB_URL")
+    )
+    database: str = "invoicebus"
+    #: Prefix of every exchange and queue name; lets tenants and test runs share a broker.
+    prefix: str = DEFAULT_PREFIX
+
+    #: Messages a consumer holds unacknowledged at once (per queue).
+    prefetch: int = Field(default=16, ge=1, le=1000)
+    #: Quorum-queue redeliveries before the broker dead-letters a message (x-delivery-limit).
+    delivery_limit: int = Field(default=10, ge=1)
+    #: How long a command waits out a database or broker outage before it is handed back to
+    #: the broker (nack + requeue, counted against ``delivery_limit``).
+    transient_retry_seconds: float = Field(default=120.0, gt=0)
+    #: Outbox relay: how often it looks for unsent events, and how old one must be to count
+    #: as unsent (younger ones are still being published by the command that wrote them).
+    relay_interval_seconds: float = Field(default=5.0, gt=0)
+    relay_grace_seconds: float = Field(default=10.0, ge=0)
+    #: Seconds a stopping service waits for in-flight messages before it exits.
+    shutdown_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    #: HTTP port for /healthz, /readyz and /metrics (0 disables the HTTP server).
+    command_http_port: int = Field(default=8081, ge=0, le=65535)
+    query_http_port: int = Field(default=8082, ge=0, le=65535)
+    http_host: str = "127.0.0.1"
+
+    #: Where ``invoicebus run`` keeps the embedded SecantusDB's files and its port.
+    data_dir: str = "data"
+    embedded_mongo_port: int = Field(default=27117, ge=1, le=65535)
+
+    @cached_property
+    def topology(self) -> Topology:
+        return Topology(self.prefix)
