@@ -137,7 +137,7 @@ async def assert_refused(
     error = reply.body["error"]
     assert error["code"] == "validation_error"
     assert error["type"] == "invalid_request_error"
-    assert [d["loc"][: len(loc)] for d in error["errors"]][0] == loc
+    assert error["errors"][0]["loc"][: len(loc)] == loc
     assert loc[0] in error["message"]
 
     rejected = await tap.wait_for(lambda m: body(m)["command_id"] == message_id)

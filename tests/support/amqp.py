@@ -146,7 +146,7 @@ def body(message: AbstractIncomingMessage) -> Any:
 async def peek_queue(
     url: str, queue_name: str, *, limit: int = 10_000
 ) -> list[AbstractIncomingMessage]:
-    """Every message in a queue, left in place (fetched unacked, returned when the channel closes)."""
+    """Every message in a queue, left in place (fetched unacked; returned on channel close)."""
     connection = await aio_pika.connect(url)
     try:
         channel = await connection.channel()
