@@ -85,3 +85,14 @@ async def entity(client: RawClient, command_service: Any) -> dict[str, Any]:
     assert reply.status == 201, reply.body
     body: dict[str, Any] = reply.body
     return body
+
+
+@pytest.fixture(scope="session")
+async def query_service(settings: Settings, topology: None) -> AsyncIterator[Any]:
+    """The query service, running in this event loop against the real servers."""
+    from invoicebus.queries.app import create_app
+
+    app = create_app(settings)
+    await app.start()
+    yield app
+    await app.stop()

