@@ -1,0 +1,179 @@
+"""The contract models and wire codec: validation rules, money and timestamp formats."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from invoicebus_contracts import (
+    CreateCustomer,
+    CreateItem,
+    CreateTax,
+    ErrorCode,
+    Item,
+    Resource,
+    Topology,
+)
+from invoicebus_contracts.fields import decimal_to_json, format_timestamp
+from invoicebus_contracts.limits import MAX_BODY_BYTES
+from invoicebus_contracts.wire import InvalidMessage, decode_json, encode, parse
+
+
+def refused(model: type[Any], body: bytes) -> dict[str, Any]:
+    with pytest.raises(InvalidMessage) as caught:
+        parse(model, body)
+    result: dict[str, Any] = caught.value.body.model_dump(mode="json")["error"]
+    return result
+
+
+def locs(error: dict[str, Any]) -> list[list[str | int]]:
+    return [d["loc"] for d in error["errors"]]
+
+
+def test_minimal_customer() -> None:
+    customer = parse(CreateCustomer, b'{"name": "  Minimal Customer "}')
+    assert customer.name == "Minimal Customer"
+    assert customer.metadata == {}
+    assert customer.email is None
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({}, ["name"]),
+        ({"name": ""}, ["name"]),
+        ({"name": " \t "}, ["name"]),
+        ({"name": "x" * 257}, ["name"]),
+        ({"name": "X", "email": "no-at-sign"}, ["email"]),
+        ({"name": "X", "email": "a@b"}, ["email"]),
+        ({"name": "X", "country_code": "ZZ"}, ["country_code"]),
+        ({"name": "X", "country_code": "SVN"}, ["country_code"]),
+        ({"name": "X", "metadata": {"a": 1}}, ["metadata", "a"]),
+        ({"name": "X", "metadata": {"a.b": "v"}}, ["metadata"]),
+        ({"name": "X", "metadata": {"$where": "v"}}, ["metadata"]),
+        ({"name": "X", "metadata": {"k" * 41: "v"}}, ["metadata"]),
+        ({"name": "X", "metadata": {"k": "v" * 251}}, ["metadata"]),
+        ({"name": "X", "metadata": {f"k{i}": "v" for i in range(51)}}, ["metadata"]),
+        ({"name": "X", "unknown": 1}, ["unknown"]),
+        ({"name": 5}, ["name"]),
+    ],
+)
+def test_customer_refusals_name_the_field(body: dict[str, Any], loc: list[str]) -> None:
+    error = refused(CreateCustomer, json.dumps(body).encode())
+    assert error["code"] == ErrorCode.VALIDATION_ERROR
+    assert locs(error)[0] == loc
+    assert str(loc[0]) in error["message"]
+
+
+def test_metadata_limits_are_inclusive() -> None:
+    body = {"name": "X", "metadata": {f"{i:040d}": "v" * 250 for i in range(50)}}
+    assert len(parse(CreateCustomer, json.dumps(body).encode()).metadata) == 50
+
+
+def test_country_code_is_normalised_to_upper_case() -> None:
+    assert parse(CreateCustomer, b'{"name": "X", "country_code": "si"}').country_code == "SI"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"\xff\xfe", "UTF-8"),
+        (b"{not json", "not valid JSON"),
+        (b'{"name": NaN}', "NaN"),
+        (b'{"name": Infinity}', "Infinity"),
+        (b"[1, 2]", "JSON object"),
+        (b'"just a string"', "JSON object"),
+        (b"[" * 100_000 + b"]" * 100_000, "bytes"),
+        (b"[" * 5_000 + b"]" * 5_000, "nested too deeply"),
+    ],
+)
+def test_bodies_that_are_not_a_json_object_are_refused(body: bytes, message: str) -> None:
+    error = refused(CreateCustomer, body)
+    assert message in error["message"]
+    assert locs(error) == [["body"]]
+
+
+def test_oversized_body_names_the_limit() -> None:
+    error = refused(CreateCustomer, b" " * (MAX_BODY_BYTES + 1))
+    assert str(MAX_BODY_BYTES) in error["message"]
+
+
+def test_json_numbers_are_read_exactly() -> None:
+    assert decode_json(b'{"p": 0.1}') == {"p": Decimal("0.1")}
+    assert decode_json(b'{"p": 9.999999999999999999}')["p"] == Decimal("9.999999999999999999")
+
+
+def test_item_price_and_gross_price_together_names_both() -> None:
+    error = refused(CreateItem, b'{"name": "X", "price": 1, "gross_price": 2}')
+    assert locs(error) == [["price"], ["gross_price"]]
+    assert "price" in error["message"]
+    assert "gross_price" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({"name": "X", "price": -1}, ["price"]),
+        ({"name": "X", "price": 1.234}, ["price"]),
+        ({"name": "X", "price": "abc"}, ["price"]),
+        ({"name": "X", "gross_price": 1e13}, ["gross_price"]),
+        ({"name": "X", "taxes": [{}]}, ["taxes", 0]),
+        ({"name": "X", "taxes": [{"rate": 22, "classification": "s"}]}, ["taxes", 0]),
+        ({"name": "X", "taxes": [{"rate": 101}]}, ["taxes", 0, "rate"]),
+        ({"name": "X", "taxes": [{"rate": 22}, {"rate": 22.0}]}, ["taxes", 1]),
+        ({"name": "X", "tax_ids": ["tax_1"]}, ["tax_ids", 0]),
+    ],
+)
+def test_item_refusals(body: dict[str, Any], loc: list[str | int]) -> None:
+    error = refused(CreateItem, json.dumps(body).encode())
+    assert locs(error)[0] == loc
+
+
+def test_tax_rate_bounds_and_places() -> None:
+    assert parse(CreateTax, b'{"rate": 9.5}').rate == Decimal("9.5")
+    assert parse(CreateTax, b'{"rate": 0}').rate == 0
+    assert parse(CreateTax, b'{"rate": 100}').rate == 100
+    assert locs(refused(CreateTax, b'{"rate": 12.34567}')) == [["rate"]]
+    assert locs(refused(CreateTax, b'{"rate": -0.5}')) == [["rate"]]
+    assert locs(refused(CreateTax, b"{}")) == [["rate"]]
+
+
+def test_money_is_a_json_number_with_its_exact_digits() -> None:
+    assert decimal_to_json(Decimal("200")) == 200
+    assert isinstance(decimal_to_json(Decimal("200.00")), int)
+    assert json.dumps(decimal_to_json(Decimal("0.30"))) == "0.3"
+    assert json.dumps(decimal_to_json(Decimal("999999999999.99"))) == "999999999999.99"
+    now = datetime(2024, 1, 1, tzinfo=UTC)
+    item = Item(
+        id="item_" + "a" * 24, name="X", description=None, price=Decimal("9.13"),
+        gross_price=Decimal("10"), total_tax=Decimal("0.87"), tax_ids=[], unit=None,
+        entity_id="ent_" + "b" * 24, metadata={}, created_at=now, updated_at=now,
+    )  # fmt: skip
+    text = encode(item).decode()
+    assert '"price":9.13' in text
+    assert '"gross_price":10' in text
+    assert '"total_tax":0.87' in text
+    assert '"created_at":"2024-01-01T00:00:00.000Z"' in text
+
+
+def test_timestamps_are_utc_milliseconds_with_z() -> None:
+    moment = datetime(2024, 9, 1, 12, 30, 5, 123999, tzinfo=UTC)
+    assert format_timestamp(moment) == "2024-09-01T12:30:05.123Z"
+
+
+def test_topology_names_follow_the_contract() -> None:
+    topology = Topology()
+    assert topology.commands_exchange == "invoicebus.commands"
+    assert topology.events_exchange == "invoicebus.events"
+    assert topology.queries_exchange == "invoicebus.queries"
+    assert topology.dead_letter_exchange == "invoicebus.dlx"
+    assert topology.dead_letter_queue == "invoicebus.dead-letter"
+    assert Resource.CUSTOMER.create_key == "customer.create"
+    assert Resource.ITEM.created_key == "item.created"
+    assert Resource.TAX.rejected_key == "tax.rejected"
+    assert Resource.ENTITY.list_key == "entity.list"
+    assert [r.id_prefix for r in Resource] == ["ent", "cust", "tax", "item"]
