@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from . import limits
@@ -22,6 +29,10 @@ from .fields import (
 )
 
 TaxId = Annotated[str, Field(pattern=r"^tax_[0-9a-f]{24}$")]
+#: A tax's classification ("standard", "reduced"...): the key items look taxes up by.
+Classification = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.TEXT_MAX)
+]
 
 
 class Command(BaseModel):
@@ -70,7 +81,7 @@ class CreateTax(Command):
 
     rate: Rate
     name: Text | None = None
-    classification: Text | None = None
+    classification: Classification | None = None
 
 
 class TaxRef(Command):
@@ -78,12 +89,16 @@ class TaxRef(Command):
     ``{"classification": "standard"}`` (look an existing one up)."""
 
     rate: Rate | None = None
-    classification: Text | None = None
+    classification: Classification | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:
         if (self.rate is None) == (self.classification is None):
-            raise ValueError("give exactly one of 'rate' or 'classification'")
+            raise PydanticCustomError(
+                "value_error",
+                "give exactly one of 'rate' (reuse or create the entity's tax with that rate)"
+                " or 'classification' (an existing tax of the entity)",
+            )
         return self
 
 
@@ -121,12 +136,15 @@ class CreateItem(Command):
             if key in seen:
                 raise _field_errors(
                     type(self).__name__,
-                    f"duplicate tax {key[0]} {key[1]}",
+                    f"duplicate tax: {key[0]} {key[1]} is given twice",
                     {("taxes", index): key[1]},
                 )
             seen.add(key)
-        if len(set(self.tax_ids)) != len(self.tax_ids):
-            raise _field_errors(
-                type(self).__name__, "duplicate tax id", {("tax_ids",): self.tax_ids}
-            )
+        for index, tax_id in enumerate(self.tax_ids):
+            if tax_id in self.tax_ids[:index]:
+                raise _field_errors(
+                    type(self).__name__,
+                    f"duplicate tax: {tax_id} is given twice",
+                    {("tax_ids", index): tax_id},
+                )
         return self
