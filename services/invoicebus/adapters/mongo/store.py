@@ -20,6 +20,7 @@ from pymongo.errors import DuplicateKeyError
 from invoicebus_contracts import ErrorCode, Resource
 
 from ...domain.errors import DomainError
+from . import taxes
 from .client import COLLECTIONS, Document, collection
 
 IDEMPOTENCY_INDEX = "idempotency_key"
@@ -45,6 +46,7 @@ class Store:
                 name=PENDING_INDEX,
                 partialFilterExpression={"_pending": True},
             )
+        await taxes.ensure_indexes(collection(self.db, Resource.TAX))
 
     # -- entities ---------------------------------------------------------------------------
 
@@ -67,32 +69,35 @@ class Store:
 
         The same key with a different command fingerprint is an ``idempotency_conflict``.
         """
-        coll = collection(self.db, resource)
         try:
-            await coll.insert_one(doc)
+            await collection(self.db, resource).insert_one(doc)
         except DuplicateKeyError as exc:
-            if (exc.details or {}).get("keyPattern", {}).get(
-                "_idem.key"
-            ) is None or "_idem" not in doc:
+            if "_idem" not in doc or "_idem.key" not in (exc.details or {}).get("keyPattern", {}):
                 raise
-            original = await coll.find_one(
-                {
-                    "entity_id": doc.get("entity_id"),
-                    "_idem.command": doc["_idem"]["command"],
-                    "_idem.key": doc["_idem"]["key"],
-                }
-            )
+            original = await self.replay(resource, doc.get("entity_id"), **doc["_idem"])
             if original is None:  # pragma: no cover - the index said it exists
                 raise
-            if original["_idem"]["fingerprint"] != doc["_idem"]["fingerprint"]:
-                raise DomainError(
-                    ErrorCode.IDEMPOTENCY_CONFLICT,
-                    f"message_id {doc['_idem']['key']!r} was already used for a different"
-                    f" {doc['_idem']['command']} command; use a new message_id for a new command",
-                    ["message_id"],
-                ) from None
             return original
         return doc
+
+    async def replay(
+        self, resource: Resource, entity_id: str | None, *, command: str, key: str, fingerprint: str
+    ) -> Document | None:
+        """The document an earlier delivery of this command created, if any.
+
+        The same key with a different command fingerprint is an ``idempotency_conflict``.
+        """
+        original = await collection(self.db, resource).find_one(
+            {"entity_id": entity_id, "_idem.command": command, "_idem.key": key}
+        )
+        if original is not None and original["_idem"]["fingerprint"] != fingerprint:
+            raise DomainError(
+                ErrorCode.IDEMPOTENCY_CONFLICT,
+                f"message_id {key!r} was already used for a different {command} command;"
+                " use a new message_id for a new command",
+                ["message_id"],
+            )
+        return original
 
     async def mark_sent(self, resource: Resource, doc_id: str) -> None:
         await collection(self.db, resource).update_one(
