@@ -23,6 +23,8 @@ class ResourceFields:
     searchable: tuple[str, ...]
     #: whether the resource belongs to an entity (all but entities themselves).
     scoped: bool = True
+    #: whether it carries ``metadata`` (queried as ``metadata.<key>``, string values).
+    metadata: bool = True
 
     @property
     def sortable(self) -> tuple[str, ...]:
@@ -63,6 +65,7 @@ FIELDS: dict[Resource, ResourceFields] = {
             "created_at": Kind.DATE,
         },
         searchable=("name", "classification"),
+        metadata=False,
     ),
     Resource.ITEM: ResourceFields(
         queryable={
@@ -77,6 +80,10 @@ FIELDS: dict[Resource, ResourceFields] = {
         searchable=("name", "description", "unit"),
     ),
 }
+
+
+#: The stored array of a document's searchable text (see adapters/mongo/documents.py).
+SEARCH_PATH = "_search"
 
 
 def storage_path(field: str) -> str:
