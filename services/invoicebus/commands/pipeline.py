@@ -10,11 +10,10 @@ failures (database or broker away) propagate as exceptions for the caller to ret
 from __future__ import annotations
 
 import logging
-import re
 
 from pydantic import BaseModel
 
-from invoicebus_contracts import ErrorBody, ErrorCode, Rejected, Resource
+from invoicebus_contracts import ErrorBody, Rejected, Resource
 from invoicebus_contracts.wire import InvalidMessage, encode, parse
 
 from ..adapters.mongo.documents import to_resource
@@ -26,8 +25,6 @@ from .context import CommandContext, Handler
 from .outbox import Outbox
 
 log = logging.getLogger(__name__)
-
-_ENTITY_ID = re.compile(r"^ent_[0-9a-f]{24}$")
 
 
 class CommandPipeline:
@@ -64,25 +61,10 @@ class CommandPipeline:
         )
 
     async def resolve_entity(self, resource: Resource, header: str | None) -> str | None:
-        """The ``x-entity-id`` header, checked; else the first created entity."""
+        """The entity the command acts on (none for ``entity.create`` itself)."""
         if resource is Resource.ENTITY:
             return None
-        if header:
-            if _ENTITY_ID.match(header) and await self.store.entity_exists(header):
-                return header
-            raise DomainError(
-                ErrorCode.ENTITY_NOT_FOUND,
-                f"entity {header[:64]!r} does not exist",
-                ["x-entity-id"],
-            )
-        first = await self.store.first_entity_id()
-        if first is None:
-            raise DomainError(
-                ErrorCode.ENTITY_NOT_FOUND,
-                "no entity exists yet: create one first with an entity.create command",
-                ["x-entity-id"],
-            )
-        return first
+        return await self.store.resolve_entity(header)
 
     async def refuse(self, resource: Resource, envelope: Envelope, error: ErrorBody) -> None:
         """Keep the message (dead-letter queue), tell subscribers and the sender why."""

@@ -9,6 +9,7 @@ read-then-write check.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,7 @@ from ...domain.errors import DomainError
 from . import taxes
 from .client import COLLECTIONS, Document, collection
 
+_ENTITY_ID = re.compile(r"^ent_[0-9a-f]{24}$")
 IDEMPOTENCY_INDEX = "idempotency_key"
 PENDING_INDEX = "outbox_pending"
 
@@ -61,6 +63,26 @@ class Store:
     async def entity_exists(self, entity_id: str) -> bool:
         coll = collection(self.db, Resource.ENTITY)
         return await coll.count_documents({"_id": entity_id}, limit=1) == 1
+
+    async def resolve_entity(self, header: str | None) -> str:
+        """The entity a command or list request acts on: the ``x-entity-id`` header, checked;
+        else the first created entity. Unknown is ``entity_not_found``, never a fallback."""
+        if header:
+            if _ENTITY_ID.match(header) and await self.entity_exists(header):
+                return header
+            raise DomainError(
+                ErrorCode.ENTITY_NOT_FOUND,
+                f"entity {header[:64]!r} does not exist",
+                ["x-entity-id"],
+            )
+        first = await self.first_entity_id()
+        if first is None:
+            raise DomainError(
+                ErrorCode.ENTITY_NOT_FOUND,
+                "no entity exists yet: create one first with an entity.create command",
+                ["x-entity-id"],
+            )
+        return first
 
     # -- writes -----------------------------------------------------------------------------
 
