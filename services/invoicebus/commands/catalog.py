@@ -27,7 +27,7 @@ Loc = list[str | int]
 
 async def create_tax(command: CreateTax, ctx: CommandContext, store: Store) -> Outcome:
     assert ctx.entity_id is not None
-    tax = _new_tax(ctx.entity_id, canonical(command.rate), command.name, command.classification)
+    tax = new_tax(ctx.entity_id, canonical(command.rate), command.name, command.classification)
     doc = await taxes.insert(store, ctx.new_document(Resource.TAX, tax))
     return Outcome(Resource.TAX, doc)
 
@@ -71,7 +71,7 @@ async def create_item(command: CreateItem, ctx: CommandContext, store: Store) ->
     return Outcome(Resource.ITEM, doc, [(Resource.TAX, t) for t in tax_docs if t.get("_pending")])
 
 
-def _new_tax(
+def new_tax(
     entity_id: str, rate: Decimal, name: str | None = None, classification: str | None = None
 ) -> Tax:
     now = clock.now()
@@ -127,8 +127,9 @@ async def _look_up_taxes(command: CreateItem, entity_id: str, store: Store) -> F
             if doc is None:
                 raise DomainError(
                     ErrorCode.TAX_NOT_FOUND,
-                    f"no tax with classification {ref.classification!r} exists for this entity;"
-                    " create it first with tax.create, or give a rate instead",
+                    f"taxes.{index}.classification: no tax with classification"
+                    f" {ref.classification!r} exists for this entity; create it first with"
+                    " tax.create, or give a rate instead",
                     ["taxes", index, "classification"],
                 )
             found.append((["taxes", index, "classification"], None, doc))
@@ -136,7 +137,7 @@ async def _look_up_taxes(command: CreateItem, entity_id: str, store: Store) -> F
         if tax_id not in by_id:
             raise DomainError(
                 ErrorCode.TAX_NOT_FOUND,
-                f"tax {tax_id!r} does not exist for this entity",
+                f"tax_ids.{index}: tax {tax_id!r} does not exist for this entity",
                 ["tax_ids", index],
             )
         found.append((["tax_ids", index], None, by_id[tax_id]))
@@ -165,6 +166,6 @@ async def _auto_tax(ctx: CommandContext, store: Store, rate: Decimal | None) -> 
     """The entity's tax for ``rate``, created now (its event goes out with the item's)."""
     assert ctx.entity_id is not None
     assert rate is not None  # only rate references are created when missing
-    doc = ctx.new_document(Resource.TAX, _new_tax(ctx.entity_id, rate), primary=False)
+    doc = ctx.new_document(Resource.TAX, new_tax(ctx.entity_id, rate), primary=False)
     stored, _ = await taxes.insert_auto(store, doc, rate)
     return stored
