@@ -44,8 +44,11 @@ async def ensure_indexes(taxes: AsyncCollection[Document]) -> None:
         unique=True,
         partialFilterExpression={AUTO_RATE: {"$exists": True}},
     )
-    # Rate lookups of items, oldest tax first.
-    await taxes.create_index([("entity_id", ASCENDING), ("rate", ASCENDING), ("_id", ASCENDING)])
+    # Rate lookups of items, oldest tax first. Named as the query service's list index on the
+    # same keys (reader.index_name), so whichever service starts first creates it.
+    await taxes.create_index(
+        [("entity_id", ASCENDING), ("rate", ASCENDING), ("_id", ASCENDING)], name="list_rate"
+    )
 
 
 def rate_of(doc: Document) -> Decimal:
