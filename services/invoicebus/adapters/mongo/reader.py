@@ -40,14 +40,24 @@ class Reader:
         self.db = db
 
     async def ensure_query_indexes(self) -> None:
-        """One index per sortable field (ascending serves both directions); idempotent."""
+        """One index per sortable field (ascending serves both directions); idempotent.
+
+        A key pattern that already has an index under another name (the write side may need
+        the same one) is left alone: MongoDB refuses a second name for the same keys.
+        """
         for resource in COLLECTIONS:
+            coll = collection(self.db, resource)
+            existing = {
+                tuple(info["key"].items()): info["name"] async for info in await coll.list_indexes()
+            }
             models = [
                 IndexModel(keys, name=index_name(field))
                 for field in FIELDS[resource].sortable
                 if (keys := list_index_keys(resource, field)) != [("_id", ASCENDING)]
+                and existing.get(tuple(keys), index_name(field)) == index_name(field)
             ]
-            await collection(self.db, resource).create_indexes(models)
+            if models:
+                await coll.create_indexes(models)
 
     async def find(
         self, resource: Resource, filter: dict[str, Any], sort: list[tuple[str, int]], limit: int

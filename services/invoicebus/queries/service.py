@@ -1,0 +1,127 @@
+"""The way of one list request, as a straight line:
+
+body → ``ListRequest`` → the entity (``x-entity-id`` or the first created one) → compile
+``query`` + ``search`` → ``order_by`` → decode the cursor → fetch ``limit + 1`` documents
+(and count every match unless ``include_total_count`` is false) → the page and its cursors.
+
+Every request is scoped to one entity, except ``entity.list``: entities are the tenants
+themselves, so it lists them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from typing import Any
+
+from invoicebus_contracts import (
+    Customer,
+    Entity,
+    ErrorBody,
+    Item,
+    ListReply,
+    ListRequest,
+    Pagination,
+    Resource,
+    Tax,
+)
+from invoicebus_contracts.wire import InvalidMessage, encode, parse
+
+from ..adapters.mongo.documents import to_resource
+from ..adapters.mongo.reader import Reader
+from ..adapters.mongo.store import Store
+from ..domain.errors import DomainError
+from ..querying.compiler import Filter, and_, compile_query
+from ..querying.cursors import (
+    Cursor,
+    CursorError,
+    Direction,
+    Ordering,
+    Position,
+    decode_cursor,
+    fingerprint,
+    parse_order_by,
+)
+from ..querying.fields import FIELDS
+from ..querying.pagination import assemble, page_query
+
+#: The status and body of a reply.
+Reply = tuple[int, bytes]
+
+REPLIES: dict[Resource, type[ListReply[Any]]] = {
+    Resource.ENTITY: ListReply[Entity],
+    Resource.CUSTOMER: ListReply[Customer],
+    Resource.TAX: ListReply[Tax],
+    Resource.ITEM: ListReply[Item],
+}
+
+
+class QueryService:
+    def __init__(self, reader: Reader, store: Store) -> None:
+        self.reader = reader
+        self.store = store  # for entity resolution, shared with the command side
+
+    async def answer(self, resource: Resource, body: bytes, entity_header: str | None) -> Reply:
+        """The status and body of the reply to one list request."""
+        try:
+            return 200, encode(await self.list(resource, body, entity_header))
+        except InvalidMessage as exc:
+            return _error(exc.body)
+        except DomainError as exc:
+            return _error(exc.to_body())
+
+    async def list(
+        self, resource: Resource, body: bytes, entity_header: str | None
+    ) -> ListReply[Any]:
+        request = parse(ListRequest, body)
+        scoped = FIELDS[resource].scoped
+        entity_id = await self.store.resolve_entity(entity_header) if scoped else None
+        compiled = compile_query(resource, request.query, request.search)
+        ordering = parse_order_by(resource, request.order_by)
+        fp = fingerprint(resource, entity_id, ordering, compiled.canonical)
+        base = and_({"entity_id": entity_id}, compiled.filter) if scoped else compiled.filter
+        cursor = await self._cursor(resource, request, base, ordering, fp)
+
+        query = page_query(base, ordering, request.limit, cursor)
+        find = self.reader.find(resource, query.filter, query.sort, query.fetch)
+        if request.include_total_count:
+            fetched, total = await asyncio.gather(find, self.reader.count(resource, base))
+        else:
+            fetched, total = await find, -1
+        page = assemble(fetched, query, ordering, fp)
+        return REPLIES[resource](
+            data=[to_resource(resource, doc) for doc in page.documents],
+            pagination=Pagination(
+                total=total,
+                next_cursor=page.next_cursor,
+                prev_cursor=page.prev_cursor,
+                has_more=page.has_more,
+            ),
+        )
+
+    async def _cursor(
+        self, resource: Resource, request: ListRequest, base: Filter, ordering: Ordering, fp: str
+    ) -> Cursor | None:
+        if request.next_cursor and request.prev_cursor:
+            raise CursorError("send next_cursor or prev_cursor, not both", "prev_cursor")
+        if request.next_cursor:
+            cursor = decode_cursor(request.next_cursor, Direction.NEXT, ordering, fp)
+        elif request.prev_cursor:
+            cursor = decode_cursor(request.prev_cursor, Direction.PREV, ordering, fp)
+        else:
+            return None
+        if cursor.position.known:
+            return cursor
+        # The sort value was too long to travel in the cursor: read it from its document.
+        doc = await self.reader.find_one(
+            resource, and_(base, {"_id": cursor.position.id}), [ordering.path]
+        )
+        if doc is None:
+            raise CursorError(
+                "points at a document that is not in this list", cursor.direction.field
+            )
+        return replace(cursor, position=Position(doc["_id"], doc.get(ordering.path)))
+
+
+def _error(body: ErrorBody) -> Reply:
+    return body.status, encode(body)
