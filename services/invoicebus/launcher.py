@@ -1,0 +1,184 @@
+"""``invoicebus run``: the whole system in one process tree, for development and demos.
+
+Checks the broker, starts MongoDB (an embedded SecantusDB keeping its files under the data
+folder, unless ``MONGODB_URL`` is set), then the command and query services as child
+processes. SIGINT/SIGTERM are forwarded to the children, which drain and exit; if any child
+dies on its own, the others are stopped too and the launcher exits non-zero. Nothing is
+restarted behind your back: a crash is loud, and a supervisor (or you) decides what is next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import aio_pika
+
+from .adapters.mongo.embedded import EmbeddedMongo
+from .client import redacted
+from .runtime import configure_logging
+from .settings import Settings
+
+log = logging.getLogger("invoicebus.launcher")
+
+#: The services, as ``python -m`` modules: one image or environment, the command picks one.
+SERVICES = ("invoicebus.commands", "invoicebus.queries")
+EXIT_CHILD_DIED = 1
+EXIT_NOT_STARTED = 2
+POLL_SECONDS = 0.2
+
+
+class LaunchError(Exception):
+    """Something the system needs is missing; the message says what to do."""
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+
+
+def check_broker(url: str, timeout: float = 5.0) -> None:
+    async def connect() -> None:
+        connection = await aio_pika.connect(url, timeout=timeout)
+        await connection.close()
+
+    try:
+        asyncio.run(connect())
+    except Exception as exc:
+        raise LaunchError(
+            f"RabbitMQ is not reachable at {redacted(url)} ({exc!r}). Start one"
+            " (rabbitmq-server -detached, or docker compose up rabbitmq) or set AMQP_URL."
+        ) from exc
+
+
+def start_mongo(settings: Settings) -> tuple[str, EmbeddedMongo | None]:
+    """``MONGODB_URL`` if set, else an embedded SecantusDB with its files under data_dir."""
+    if settings.mongodb_url:
+        return settings.mongodb_url, None
+    port = settings.embedded_mongo_port
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise LaunchError(
+                f"port {port} for the embedded MongoDB is taken ({exc.strerror}); is another"
+                " 'invoicebus run' up? Set INVOICEBUS_EMBEDDED_MONGO_PORT or MONGODB_URL."
+            ) from exc
+    data = Path(settings.data_dir).resolve()
+    mongo = EmbeddedMongo(data / "mongo", port=port, log_path=data / "secantus.log")
+    log.info("starting embedded SecantusDB on port %d, data in %s", port, data / "mongo")
+    try:
+        mongo.start()
+    except (RuntimeError, TimeoutError) as exc:
+        mongo.stop()
+        raise LaunchError(
+            f"the embedded MongoDB did not start: {exc} (see {data}/secantus.log)"
+        ) from exc
+    return mongo.url, mongo
+
+
+def child_env(settings: Settings, mongodb_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        AMQP_URL=settings.amqp_url,
+        MONGODB_URL=mongodb_url,
+        INVOICEBUS_PREFIX=settings.prefix,
+        INVOICEBUS_DATABASE=settings.database,
+    )
+    env.pop("INVOICEBUS_AMQP_URL", None)
+    env.pop("INVOICEBUS_MONGODB_URL", None)
+    return env
+
+
+def spawn(module: str, env: dict[str, str]) -> Child:
+    # Own process group: a terminal's Ctrl-C reaches only the launcher, which then stops the
+    # children in order instead of every process racing to exit at once.
+    process = subprocess.Popen([sys.executable, "-m", module], env=env, process_group=0)
+    log.info("started %s (pid %d)", module, process.pid)
+    return Child(module, process)
+
+
+def stop(children: list[Child], sig: int, timeout: float) -> None:
+    for child in children:
+        if child.process.poll() is None:
+            child.process.send_signal(sig)
+    deadline = time.monotonic() + timeout
+    for child in children:
+        try:
+            child.process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.error("%s did not stop within %.0fs; killing it", child.name, timeout)
+            child.process.kill()
+            child.process.wait()
+
+
+def launch(settings: Settings) -> int:
+    """Run until a signal (exit 0 if every child stopped cleanly) or a child's death (exit 1)."""
+    configure_logging()
+    received: list[int] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    mongo: EmbeddedMongo | None = None
+    children: list[Child] = []
+    try:
+        check_broker(settings.amqp_url)
+        mongodb_url, mongo = start_mongo(settings)
+        env = child_env(settings, mongodb_url)
+        children = [spawn(module, env) for module in SERVICES]
+        log.info(
+            "invoicebus is running: prefix %r, broker %s; Ctrl-C to stop",
+            settings.prefix,
+            redacted(settings.amqp_url),
+        )
+        died = _supervise(children, mongo, received)
+    except LaunchError as exc:
+        log.error("%s", exc)
+        return EXIT_NOT_STARTED
+    finally:
+        sig = received[0] if received else signal.SIGTERM
+        stop(children, sig, settings.shutdown_timeout_seconds + 5)
+        if mongo is not None:
+            mongo.stop()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+    if died:
+        return EXIT_CHILD_DIED
+    failed = [c for c in children if c.process.returncode != 0]
+    for child in failed:
+        log.error("%s exited with code %s while stopping", child.name, child.process.returncode)
+    log.info("invoicebus stopped")
+    return EXIT_CHILD_DIED if failed else 0
+
+
+def _supervise(children: list[Child], mongo: EmbeddedMongo | None, received: list[int]) -> bool:
+    """Wait for a signal (False) or for a process to die on its own (True)."""
+    while not received:
+        for child in children:
+            code = child.process.poll()
+            if code is not None:
+                log.error("%s exited with code %d; stopping the others", child.name, code)
+                return True
+        if mongo is not None and mongo.process is not None:
+            code = mongo.process.poll()
+            if code is not None:
+                log.error("the embedded MongoDB exited with code %d; stopping", code)
+                return True
+        with suppress(InterruptedError):
+            time.sleep(POLL_SECONDS)
+    log.info("received %s; stopping", signal.Signals(received[0]).name)
+    return False

@@ -1,0 +1,160 @@
+"""``invoicebus run``: the whole system from one command, stopped by a signal, data kept."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+
+import aio_pika
+import pytest
+
+from invoicebus.adapters.mongo.embedded import free_port
+from invoicebus.adapters.rabbit.topology import declare_topology, delete_topology
+from invoicebus_contracts import Topology
+from tests.support.amqp import RawClient
+from tests.support.backends import Backends
+
+INVOICEBUS = str(Path(sys.executable).with_name("invoicebus"))
+START_TIMEOUT = 90  # SecantusDB and two Python services starting on a busy 2-core machine
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"ibtest-launch-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+async def declared(servers: Backends, prefix: str) -> AsyncIterator[None]:
+    """The topology, declared as any client does before publishing; removed afterwards."""
+    connection = await aio_pika.connect(servers.amqp_url)
+    async with connection:
+        await declare_topology(await connection.channel(), Topology(prefix), delivery_limit=10)
+        yield
+        await delete_topology(await connection.channel(), Topology(prefix))
+
+
+def launcher_env(amqp_url: str, prefix: str, data_dir: Path, mongo_port: int) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("INVOICEBUS_") and k not in ("MONGODB_URL", "AMQP_URL")
+    }
+    env.update(
+        AMQP_URL=amqp_url,
+        INVOICEBUS_PREFIX=prefix,
+        INVOICEBUS_DATABASE=prefix.replace("-", "_"),
+        INVOICEBUS_DATA_DIR=str(data_dir),
+        INVOICEBUS_EMBEDDED_MONGO_PORT=str(mongo_port),
+        INVOICEBUS_COMMAND_HTTP_PORT="0",
+        INVOICEBUS_QUERY_HTTP_PORT="0",
+        INVOICEBUS_SHUTDOWN_TIMEOUT_SECONDS="10",
+    )
+    return env
+
+
+@asynccontextmanager
+async def running(env: dict[str, str], log: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+    with log.open("ab") as out:
+        process = await asyncio.create_subprocess_exec(
+            INVOICEBUS, "run", env=env, stdout=out, stderr=out
+        )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+def children_of(pid: int) -> dict[int, str]:
+    """Child pids and their command lines, straight from /proc."""
+    found: dict[int, str] = {}
+    with suppress(FileNotFoundError):
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+            found[int(child)] = cmdline.decode()
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+async def stopped(process: asyncio.subprocess.Process, sig: int) -> int:
+    process.send_signal(sig)
+    return await asyncio.wait_for(process.wait(), 60)
+
+
+@pytest.mark.usefixtures("declared")
+async def test_run_serves_commands_stops_on_sigterm_and_keeps_data(
+    servers: Backends, prefix: str, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    env = launcher_env(servers.amqp_url, prefix, data, free_port())
+    log = tmp_path / "run.log"
+
+    async with running(env, log) as process, RawClient(servers.amqp_url, prefix) as client:
+        first = await client.command(
+            "entity.create", {"name": "Launched"}, message_id="first", timeout=START_TIMEOUT
+        )
+        assert first.status == 201, first.body
+        services = children_of(process.pid)
+        assert any("invoicebus.commands" in c for c in services.values()), services
+        assert any("invoicebus.queries" in c for c in services.values()), services
+        assert await stopped(process, signal.SIGTERM) == 0, log.read_text()
+    assert not any(alive(pid) for pid in services), "children outlived the launcher"
+    assert any((data / "mongo").iterdir()), "no database files under the data folder"
+
+    # Started again on the same data folder, the entity is still there.
+    async with running(env, log) as process, RawClient(servers.amqp_url, prefix) as client:
+        customer = await client.command(
+            "customer.create", {"name": "After restart"}, timeout=START_TIMEOUT
+        )
+        assert customer.status == 201, customer.body
+        assert customer.body["entity_id"] == first.body["id"]  # the first entity is the default
+        again = await client.command("entity.create", {"name": "Launched"}, message_id="first")
+        assert again.body == first.body  # and its idempotency key survived too
+        assert await stopped(process, signal.SIGINT) == 0, log.read_text()
+
+
+@pytest.mark.usefixtures("declared")
+async def test_a_dying_child_stops_everything_with_a_non_zero_exit(
+    servers: Backends, prefix: str, tmp_path: Path
+) -> None:
+    env = launcher_env(servers.amqp_url, prefix, tmp_path / "data", free_port())
+    log = tmp_path / "run.log"
+    async with running(env, log) as process, RawClient(servers.amqp_url, prefix) as client:
+        reply = await client.command("entity.create", {"name": "Doomed"}, timeout=START_TIMEOUT)
+        assert reply.status == 201
+        services = children_of(process.pid)
+        commands = find(services, lambda c: "invoicebus.commands" in c)
+        os.kill(commands, signal.SIGKILL)
+        code = await asyncio.wait_for(process.wait(), 60)
+    assert code == 1
+    assert "invoicebus.commands exited" in log.read_text()
+    assert not any(alive(pid) for pid in services), "children outlived the launcher"
+
+
+async def test_unreachable_broker_is_a_clear_error(tmp_path: Path) -> None:
+    env = launcher_env("amqp://guest:guest@127.0.0.1:1/", "ibtest-nobroker", tmp_path, free_port())
+    log = tmp_path / "run.log"
+    async with running(env, log) as process:
+        code = await asyncio.wait_for(process.wait(), 60)
+    assert code == 2
+    assert "RabbitMQ is not reachable at amqp://guest:***@127.0.0.1:1/" in log.read_text()
+
+
+def find(processes: dict[int, str], match: Callable[[str], bool]) -> int:
+    pids = [pid for pid, cmdline in processes.items() if match(cmdline)]
+    assert len(pids) == 1, processes
+    return pids[0]
