@@ -120,6 +120,8 @@ def test_item_price_and_gross_price_together_names_both() -> None:
         ({"name": "X", "price": -1}, ["price"]),
         ({"name": "X", "price": 1.234}, ["price"]),
         ({"name": "X", "price": "abc"}, ["price"]),
+        ({"name": "X", "price": "10.05"}, ["price"]),
+        ({"name": "X", "price": True}, ["price"]),
         ({"name": "X", "gross_price": 1e13}, ["gross_price"]),
         ({"name": "X", "taxes": [{}]}, ["taxes", 0]),
         ({"name": "X", "taxes": [{"rate": 22, "classification": "s"}]}, ["taxes", 0]),
@@ -140,6 +142,7 @@ def test_tax_rate_bounds_and_places() -> None:
     assert locs(refused(CreateTax, b'{"rate": 12.34567}')) == [["rate"]]
     assert locs(refused(CreateTax, b'{"rate": -0.5}')) == [["rate"]]
     assert locs(refused(CreateTax, b"{}")) == [["rate"]]
+    assert locs(refused(CreateTax, b'{"rate": "22"}')) == [["rate"]]
 
 
 def test_money_is_a_json_number_with_its_exact_digits() -> None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, PlainSerializer, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, StringConstraints
 
 from . import limits
 
@@ -109,14 +109,25 @@ Timestamp = Annotated[
     datetime, PlainSerializer(format_timestamp, return_type=str, when_used="json")
 ]
 
+
+def _json_number(value: object) -> object:
+    # Amounts are JSON numbers on the wire; "10.05" or true is a type error, not a coercion.
+    if isinstance(value, str | bool):
+        raise ValueError("must be a JSON number")
+    return value
+
+
 _money_serializer = PlainSerializer(decimal_to_json, return_type=int | float, when_used="json")
+_number_only = BeforeValidator(_json_number)
 Money = Annotated[
     Decimal,
+    _number_only,
     Field(ge=0, lt=limits.MONEY_MAX, decimal_places=limits.MONEY_PLACES, allow_inf_nan=False),
     _money_serializer,
 ]
 Rate = Annotated[
     Decimal,
+    _number_only,
     Field(ge=0, le=100, decimal_places=limits.RATE_PLACES, allow_inf_nan=False),
     _money_serializer,
 ]
