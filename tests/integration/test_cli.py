@@ -240,6 +240,40 @@ async def test_dlq_list_and_replay_round_trip(settings: Settings, entity: dict[s
     assert "no-such-message" in missing.stderr
 
 
+async def test_dlq_replay_of_a_command_that_is_valid_now_creates_it(
+    settings: Settings, client: RawClient, entity: dict[str, Any]
+) -> None:
+    """An item refused for a missing tax goes through once the tax exists and it is replayed."""
+    classification = f"reduced-{uuid.uuid4().hex[:6]}"
+    message_id = f"dlq-{uuid.uuid4()}"
+    item = ("item", "create", "--name", "Espresso", "--price", "1.50", "--tax-class",
+            classification, "--message-id", message_id)  # fmt: skip
+    refused = await invoicebus(settings, "--entity", entity["id"], *item)
+    assert refused.code == 1
+    assert json.loads(refused.stderr)["error"]["code"] == "tax_not_found"
+    assert (await dead_letter(settings, message_id))["error_code"] == "tax_not_found"
+
+    tax = await invoicebus(
+        settings, "--entity", entity["id"], "tax", "create", "--rate", "9.5",
+        "--classification", classification,
+    )  # fmt: skip
+    assert tax.code == 0, tax.stderr
+    tap = await client.subscribe("item.created")
+    replayed = await invoicebus(settings, "dlq", "replay", "--message-id", message_id)
+    assert replayed.code == 0, replayed.stderr
+
+    event = await tap.wait_for(lambda m: m.correlation_id == message_id)
+    created = body(event)
+    assert created["tax_ids"] == [tax.json()["id"]]
+    assert (created["price"], created["total_tax"]) == (1.5, 0.14)  # 1.50 * 9.5 % = 0.1425
+    listed = await invoicebus(settings, "dlq", "list")
+    assert message_id not in {d["message_id"] for d in listed.lines()}
+    # The same message_id again is the same item: the replay kept the idempotency key.
+    again = await invoicebus(settings, "--entity", entity["id"], *item)
+    assert again.code == 0, again.stderr
+    assert again.json() == created
+
+
 async def dead_letter(
     settings: Settings, message_id: str, *, newer_than: str | None = None
 ) -> dict[str, Any]:
