@@ -562,6 +562,7 @@ def run_system(ctx: typer.Context) -> None:
 
 @app.command("asyncapi")
 def asyncapi(
+    ctx: typer.Context,
     yaml: Annotated[bool, typer.Option("--yaml", help="YAML instead of JSON")] = False,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout")
@@ -570,7 +571,7 @@ def asyncapi(
     """Print (or write) the AsyncAPI 3.0 document of the wire contract."""
     from .asyncapi import render
 
-    text = render(yaml=yaml)
+    text = render(yaml_format=yaml, prefix=ctx.obj.settings.prefix)
     if output is None:
         sys.stdout.write(text)
     else:
