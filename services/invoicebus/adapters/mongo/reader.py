@@ -3,6 +3,12 @@
 Reads go to the primary (the driver's default) and nothing is cached, so a list sees every
 write acknowledged before it: a client that has seen ``customer.created`` (published only
 after the write) finds that customer in its next list.
+
+On MongoDB the query planner picks the index. The embedded SecantusDB (0.7.0b3) gets a hint
+instead: its own index selection drops documents equal to an inclusive upper bound (``$lte``)
+on a field followed by other fields in a compound index, and it never uses an index for a
+filter with ``$or`` (every keyset page). Hinted, it walks the list index within the entity and
+evaluates the whole filter: correct, and bounded by the entity's documents.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ def list_index_keys(resource: Resource, field: str) -> list[tuple[str, int]]:
 class Reader:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.db = db
+        self._secantus: bool | None = None
 
     async def ensure_query_indexes(self) -> None:
         """One index per sortable field (ascending serves both directions); idempotent.
@@ -63,14 +70,37 @@ class Reader:
         self, resource: Resource, filter: dict[str, Any], sort: list[tuple[str, int]], limit: int
     ) -> list[Document]:
         cursor = collection(self.db, resource).find(
-            filter, projection=_INTERNAL, sort=sort, limit=limit
+            filter, projection=_INTERNAL, sort=sort, limit=limit, **await self._hint(resource, sort)
         )
         return await cursor.to_list()
 
+    async def explain(
+        self, resource: Resource, filter: dict[str, Any], sort: list[tuple[str, int]], limit: int
+    ) -> dict[str, Any]:
+        """The server's plan for ``find`` with the same arguments."""
+        cursor = collection(self.db, resource).find(
+            filter, projection=_INTERNAL, sort=sort, limit=limit, **await self._hint(resource, sort)
+        )
+        return await cursor.explain()
+
     async def count(self, resource: Resource, filter: dict[str, Any]) -> int:
-        return await collection(self.db, resource).count_documents(filter)
+        coll = collection(self.db, resource)
+        return await coll.count_documents(filter, **await self._hint(resource, [("_id", 1)]))
 
     async def find_one(
         self, resource: Resource, filter: dict[str, Any], fields: list[str]
     ) -> Document | None:
         return await collection(self.db, resource).find_one(filter, projection=fields)
+
+    async def is_secantus(self) -> bool:
+        """Whether the server is the embedded SecantusDB rather than MongoDB."""
+        if self._secantus is None:
+            info = await self.db.command("buildInfo")
+            self._secantus = "secantusVersion" in info
+        return self._secantus
+
+    async def _hint(self, resource: Resource, sort: list[tuple[str, int]]) -> dict[str, Any]:
+        if not await self.is_secantus():
+            return {}
+        path = sort[0][0]
+        return {"hint": list_index_keys(resource, "id" if path == "_id" else path)}
