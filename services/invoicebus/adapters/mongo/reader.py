@@ -4,11 +4,11 @@ Reads go to the primary (the driver's default) and nothing is cached, so a list 
 write acknowledged before it: a client that has seen ``customer.created`` (published only
 after the write) finds that customer in its next list.
 
-On MongoDB the query planner picks the index. The embedded SecantusDB (0.7.0b3) gets a hint
-instead: its own index selection drops documents equal to an inclusive upper bound (``$lte``)
-on a field followed by other fields in a compound index, and it never uses an index for a
-filter with ``$or`` (every keyset page). Hinted, it walks the list index within the entity and
-evaluates the whole filter: correct, and bounded by the entity's documents.
+The query planner picks the index, with one exception. The embedded SecantusDB (0.7.0b3)
+drops documents equal to an inclusive upper bound (``$lte``) when it plans that bound onto a
+compound index with more fields after it, as every list index has (``_id`` last). For such
+filters it is told which index to use (a hint): it then walks that index and evaluates the
+whole filter, which is correct, if slower. MongoDB itself needs no such help.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.asynchronous.database import AsyncDatabase
 
 from invoicebus_contracts import Resource
@@ -69,28 +70,31 @@ class Reader:
     async def find(
         self, resource: Resource, filter: dict[str, Any], sort: list[tuple[str, int]], limit: int
     ) -> list[Document]:
-        cursor = collection(self.db, resource).find(
-            filter, projection=_INTERNAL, sort=sort, limit=limit, **await self._hint(resource, sort)
-        )
-        return await cursor.to_list()
+        return await (await self._find(resource, filter, sort, limit)).to_list()
 
     async def explain(
         self, resource: Resource, filter: dict[str, Any], sort: list[tuple[str, int]], limit: int
     ) -> dict[str, Any]:
         """The server's plan for ``find`` with the same arguments."""
-        cursor = collection(self.db, resource).find(
-            filter, projection=_INTERNAL, sort=sort, limit=limit, **await self._hint(resource, sort)
-        )
-        return await cursor.explain()
+        return await (await self._find(resource, filter, sort, limit)).explain()
 
     async def count(self, resource: Resource, filter: dict[str, Any]) -> int:
         coll = collection(self.db, resource)
-        return await coll.count_documents(filter, **await self._hint(resource, [("_id", 1)]))
+        hint = await self._hint(resource, [("_id", ASCENDING)], filter)
+        return await coll.count_documents(filter, **hint)
 
     async def find_one(
         self, resource: Resource, filter: dict[str, Any], fields: list[str]
     ) -> Document | None:
         return await collection(self.db, resource).find_one(filter, projection=fields)
+
+    async def _find(
+        self, resource: Resource, filter: dict[str, Any], sort: list[tuple[str, int]], limit: int
+    ) -> AsyncCursor[Document]:
+        hint = await self._hint(resource, sort, filter)
+        return collection(self.db, resource).find(
+            filter, projection=_INTERNAL, sort=sort, limit=limit, **hint
+        )
 
     async def is_secantus(self) -> bool:
         """Whether the server is the embedded SecantusDB rather than MongoDB."""
@@ -99,8 +103,12 @@ class Reader:
             self._secantus = "secantusVersion" in info
         return self._secantus
 
-    async def _hint(self, resource: Resource, sort: list[tuple[str, int]]) -> dict[str, Any]:
-        if not await self.is_secantus():
+    async def _hint(
+        self, resource: Resource, sort: list[tuple[str, int]], filter: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``hint`` for SecantusDB when the filter has a top-level ``$lte`` (see the module)."""
+        upper_bounds = any(isinstance(c, dict) and "$lte" in c for c in filter.values())
+        if not upper_bounds or not await self.is_secantus():
             return {}
         path = sort[0][0]
         return {"hint": list_index_keys(resource, "id" if path == "_id" else path)}
