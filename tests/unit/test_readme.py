@@ -1,0 +1,62 @@
+"""The README documents the public API: every setting, limit, error code and routing key."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from invoicebus.settings import Settings
+from invoicebus_contracts import ErrorCode, Resource, limits
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def env_names(field: str) -> list[str]:
+    """The environment variables a settings field is read from."""
+    alias = Settings.model_fields[field].validation_alias
+    if alias is not None:
+        return [str(choice) for choice in getattr(alias, "choices", [alias])]
+    return [f"INVOICEBUS_{field.upper()}"]
+
+
+@pytest.mark.parametrize("field", sorted(Settings.model_fields))
+def test_every_setting_is_documented(field: str) -> None:
+    for name in env_names(field):
+        assert f"`{name}`" in README, f"{name} is missing from the README's configuration table"
+
+
+@pytest.mark.parametrize("code", list(ErrorCode))
+def test_every_error_code_is_documented_with_its_status(code: ErrorCode) -> None:
+    assert f"| `{code.value}` | {code.status} |" in README
+
+
+@pytest.mark.parametrize("resource", list(Resource))
+def test_every_routing_key_is_documented(resource: Resource) -> None:
+    for key in (resource.create_key, resource.created_key, resource.rejected_key,
+                resource.list_key):  # fmt: skip
+        assert f"`{key}`" in README
+
+
+def limit_values() -> list[tuple[str, object]]:
+    return [
+        (name, value)
+        for name, value in vars(limits).items()
+        if name.isupper() and isinstance(value, int | Decimal)
+    ]
+
+
+@pytest.mark.parametrize(("name", "value"), limit_values())
+def test_every_limit_value_is_in_the_limits_table(name: str, value: object) -> None:
+    section = README.split("### Limits", 1)[1].split("\n### ", 1)[0]
+    numbers = set(re.findall(r"\d+", section))
+    assert str(value) in numbers, f"limits.{name} = {value} is not in the README's limits table"
+
+
+def test_links_to_the_shared_wire_contract_and_the_sections_the_lead_fills_in() -> None:
+    assert "(../shared/spec/wire-contract.md)" in README
+    assert "(docs/query-language.md)" in README
+    assert "## Guarantees" in README
+    assert "## Query language" in README
