@@ -108,6 +108,9 @@ async def test_run_serves_commands_stops_on_sigterm_and_keeps_data(
             "entity.create", {"name": "Launched"}, message_id="first", timeout=START_TIMEOUT
         )
         assert first.status == 201, first.body
+        listed = await client.query("entity.list", {}, timeout=START_TIMEOUT)
+        assert listed.status == 200, listed.body
+        assert [e["id"] for e in listed.body["data"]] == [first.body["id"]]
         services = children_of(process.pid)
         assert any("invoicebus.commands" in c for c in services.values()), services
         assert any("invoicebus.queries" in c for c in services.values()), services
@@ -117,6 +120,9 @@ async def test_run_serves_commands_stops_on_sigterm_and_keeps_data(
 
     # Started again on the same data folder, the entity is still there.
     async with running(env, log) as process, RawClient(servers.amqp_url, prefix) as client:
+        listed = await client.query("entity.list", {}, timeout=START_TIMEOUT)
+        assert listed.status == 200, listed.body
+        assert listed.body["data"] == [first.body]
         customer = await client.command(
             "customer.create", {"name": "After restart"}, timeout=START_TIMEOUT
         )
