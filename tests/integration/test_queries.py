@@ -337,6 +337,9 @@ HOSTILE: list[tuple[Any, list[Any]]] = [
     ("{not json", ["query"]),
     ('{"name": NaN}', ["query"]),
     ("[" * 3000 + "]" * 3000, ["query"]),
+    ([{"name": "a"}], ["query"]),  # an array, not an object
+    (42, ["query"]),
+    (True, ["query"]),
 ]
 
 

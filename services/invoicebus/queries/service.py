@@ -31,7 +31,7 @@ from ..adapters.mongo.documents import to_resource
 from ..adapters.mongo.reader import Reader
 from ..adapters.mongo.store import Store
 from ..domain.errors import DomainError
-from ..querying.compiler import Filter, and_, compile_query
+from ..querying.compiler import Filter, QueryError, and_, compile_query
 from ..querying.cursors import (
     Cursor,
     CursorError,
@@ -73,7 +73,7 @@ class QueryService:
     async def list(
         self, resource: Resource, body: bytes, entity_header: str | None
     ) -> ListReply[Any]:
-        request = parse(ListRequest, body)
+        request = _parse_request(body)
         scoped = FIELDS[resource].scoped
         entity_id = await self.store.resolve_entity(entity_header) if scoped else None
         compiled = compile_query(resource, request.query, request.search)
@@ -121,6 +121,19 @@ class QueryService:
                 "points at a document that is not in this list", cursor.direction.field
             )
         return replace(cursor, position=Position(doc["_id"], doc.get(ordering.path)))
+
+
+def _parse_request(body: bytes) -> ListRequest:
+    try:
+        return parse(ListRequest, body)
+    except InvalidMessage as exc:
+        # A query of the wrong JSON type is a query error like any other, named as such.
+        if exc.body.error.errors and all(e.loc[:1] == ["query"] for e in exc.body.error.errors):
+            raise QueryError(
+                "must be a JSON object of field conditions, or that object as a JSON string",
+                ["query"],
+            ) from None
+        raise
 
 
 def _error(body: ErrorBody) -> Reply:
