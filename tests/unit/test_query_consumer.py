@@ -1,0 +1,115 @@
+"""The query service's acknowledgement policy, with the service and the broker faked."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from pymongo.errors import AutoReconnect
+
+from invoicebus.adapters.rabbit.messenger import Envelope
+from invoicebus.queries import consumer as consumer_module
+from invoicebus.queries.consumer import QueryConsumer
+from invoicebus_contracts import Resource
+
+
+class FakeService:
+    def __init__(self, *outcomes: Any) -> None:
+        self.outcomes = list(outcomes)
+        self.calls = 0
+
+    async def answer(self, resource: Resource, body: bytes, entity: str | None) -> Any:
+        self.calls += 1
+        outcome = self.outcomes.pop(0) if len(self.outcomes) > 1 else self.outcomes[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+
+class FakeMessenger:
+    def __init__(self) -> None:
+        self.replies: list[tuple[Envelope, int, bytes]] = []
+
+    async def reply(self, envelope: Envelope, status: int, body: bytes) -> None:
+        self.replies.append((envelope, status, body))
+
+
+class FakeMessage:
+    def __init__(self, reply_to: str | None) -> None:
+        self.raw_message = SimpleNamespace(
+            routing_key="customer.list", body=b"{}", message_id=None, correlation_id="c-1",
+            reply_to=reply_to, headers={}, exchange="q",
+        )  # fmt: skip
+        self.settled: list[str] = []
+
+    async def ack(self) -> None:
+        self.settled.append("ack")
+
+    async def nack(self, requeue: bool = True) -> None:
+        self.settled.append(f"nack requeue={requeue}")
+
+
+async def consume(service: FakeService, reply_to: str | None = "amq.rabbitmq.reply-to") -> Any:
+    messenger = FakeMessenger()
+    message = FakeMessage(reply_to)
+    await QueryConsumer(service, messenger).consume(Resource.CUSTOMER, message)  # type: ignore[arg-type]
+    return messenger, message
+
+
+@pytest.fixture(autouse=True)
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(consumer_module, "BACKOFF_START", 0.001)
+    monkeypatch.setattr(consumer_module, "BACKOFF_MAX", 0.002)
+    monkeypatch.setattr(consumer_module, "RETRY_SECONDS", 0.2)
+
+
+async def test_answer_is_replied_then_acked() -> None:
+    messenger, message = await consume(FakeService((200, b'{"data": []}')))
+    ((envelope, status, body),) = messenger.replies
+    assert (envelope.correlation_id, status, body) == ("c-1", 200, b'{"data": []}')
+    assert message.settled == ["ack"]
+
+
+async def test_without_reply_to_it_is_acked_unanswered() -> None:
+    service = FakeService((200, b"{}"))
+    messenger, message = await consume(service, reply_to=None)
+    assert messenger.replies == [] and service.calls == 0
+    assert message.settled == ["ack"]
+
+
+async def test_transient_failures_are_retried() -> None:
+    service = FakeService(AutoReconnect("down"), AutoReconnect("down"), (200, b"{}"))
+    messenger, message = await consume(service)
+    assert service.calls == 3
+    assert [r[1] for r in messenger.replies] == [200]
+    assert message.settled == ["ack"]
+
+
+async def test_a_lasting_outage_is_answered_with_internal_error() -> None:
+    service = FakeService(AutoReconnect("down"))
+    messenger, message = await consume(service)
+    assert service.calls > 1
+    ((_, status, body),) = messenger.replies
+    assert status == 500
+    assert json.loads(body)["error"]["code"] == "internal_error"
+    assert message.settled == ["ack"]
+
+
+async def test_a_bug_is_answered_with_internal_error_at_once() -> None:
+    service = FakeService(ZeroDivisionError("bug"))
+    messenger, message = await consume(service)
+    assert service.calls == 1
+    assert [r[1] for r in messenger.replies] == [500]
+    assert message.settled == ["ack"]
+
+
+async def test_stopping_hands_the_request_back() -> None:
+    messenger = FakeMessenger()
+    message = FakeMessage("amq.rabbitmq.reply-to")
+    consumer = QueryConsumer(FakeService(AutoReconnect("down")), messenger)  # type: ignore[arg-type]
+    consumer.stopping = True
+    await consumer.consume(Resource.CUSTOMER, message)  # type: ignore[arg-type]
+    assert messenger.replies == []
+    assert message.settled == ["nack requeue=True"]
