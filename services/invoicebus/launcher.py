@@ -10,6 +10,7 @@ restarted behind your back: a crash is loud, and a supervisor (or you) decides w
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 import signal
@@ -36,6 +37,7 @@ SERVICES = ("invoicebus.commands", "invoicebus.queries")
 EXIT_CHILD_DIED = 1
 EXIT_NOT_STARTED = 2
 POLL_SECONDS = 0.2
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class LaunchError(Exception):
@@ -76,16 +78,29 @@ def start_mongo(settings: Settings) -> tuple[str, EmbeddedMongo | None]:
                 " 'invoicebus run' up? Set INVOICEBUS_EMBEDDED_MONGO_PORT or MONGODB_URL."
             ) from exc
     data = Path(settings.data_dir).resolve()
-    mongo = EmbeddedMongo(data / "mongo", port=port, log_path=data / "secantus.log")
-    log.info("starting embedded SecantusDB on port %d, data in %s", port, data / "mongo")
+    mongo = EmbeddedMongo(data / "mongo", port=port)
+    mongo.storage_path.mkdir(parents=True, exist_ok=True)
+    log.info("starting embedded SecantusDB on port %d, data in %s", port, mongo.storage_path)
     try:
-        mongo.start()
+        with (data / "secantus.log").open("ab") as out:
+            mongo.process = subprocess.Popen(
+                mongo.command(), stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_us
+            )
+        mongo.wait_ready(timeout=60)
     except (RuntimeError, TimeoutError) as exc:
         mongo.stop()
         raise LaunchError(
             f"the embedded MongoDB did not start: {exc} (see {data}/secantus.log)"
         ) from exc
     return mongo.url, mongo
+
+
+def _die_with_us() -> None:
+    """In the child, before exec: on Linux, get SIGTERM when the launcher dies, even if it is
+    killed outright, so no service outlives the process tree it belongs to."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def child_env(settings: Settings, mongodb_url: str) -> dict[str, str]:
@@ -104,7 +119,9 @@ def child_env(settings: Settings, mongodb_url: str) -> dict[str, str]:
 def spawn(module: str, env: dict[str, str]) -> Child:
     # Own process group: a terminal's Ctrl-C reaches only the launcher, which then stops the
     # children in order instead of every process racing to exit at once.
-    process = subprocess.Popen([sys.executable, "-m", module], env=env, process_group=0)
+    process = subprocess.Popen(
+        [sys.executable, "-m", module], env=env, process_group=0, preexec_fn=_die_with_us
+    )
     log.info("started %s (pid %d)", module, process.pid)
     return Child(module, process)
 

@@ -68,8 +68,12 @@ async def running(env: dict[str, str], log: Path) -> AsyncIterator[asyncio.subpr
         yield process
     finally:
         if process.returncode is None:
-            process.kill()
-            await process.wait()
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 30)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
 
 
 def children_of(pid: int) -> dict[int, str]:
@@ -149,6 +153,26 @@ async def test_a_dying_child_stops_everything_with_a_non_zero_exit(
     assert code == 1
     assert "invoicebus.commands exited" in log.read_text()
     assert not any(alive(pid) for pid in services), "children outlived the launcher"
+
+
+@pytest.mark.usefixtures("declared")
+async def test_killing_the_launcher_outright_takes_its_children_along(
+    servers: Backends, prefix: str, tmp_path: Path
+) -> None:
+    env = launcher_env(servers.amqp_url, prefix, tmp_path / "data", free_port())
+    async with running(env, tmp_path / "run.log") as process:
+        async with RawClient(servers.amqp_url, prefix) as client:
+            reply = await client.query("entity.list", {}, timeout=START_TIMEOUT)
+            assert reply.status == 200
+        services = children_of(process.pid)
+        assert len(services) == 3, services  # SecantusDB and the two services
+        process.kill()
+        await process.wait()
+    for _ in range(300):
+        if not any(alive(pid) for pid in services):
+            break
+        await asyncio.sleep(0.1)
+    assert not any(alive(pid) for pid in services), "children outlived a killed launcher"
 
 
 async def test_unreachable_broker_is_a_clear_error(tmp_path: Path) -> None:
