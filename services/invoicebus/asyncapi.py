@@ -193,6 +193,11 @@ def _exchange(name: str, kind: str) -> dict[str, Any]:
     }
 
 
+def _delivery(persistent: bool) -> dict[str, Any]:
+    """Operation bindings: how the messages of an operation are published."""
+    return {"amqp": {"deliveryMode": 2 if persistent else 1, "bindingVersion": AMQP_BINDING}}
+
+
 def _message(
     name: str,
     title: str,
@@ -200,7 +205,6 @@ def _message(
     headers: str,
     summary: str,
     *,
-    persistent: bool = True,
     correlated: bool = False,
 ) -> dict[str, Any]:
     message: dict[str, Any] = {
@@ -217,9 +221,7 @@ def _message(
             " correlation_id, when the request set one).",
             "location": "$message.header#/correlation_id",
         }
-    message["bindings"] = {
-        "amqp": {"deliveryMode": 2 if persistent else 1, "bindingVersion": AMQP_BINDING}
-    }
+    message["bindings"] = {"amqp": {"messageType": name, "bindingVersion": AMQP_BINDING}}
     return message
 
 
@@ -233,7 +235,7 @@ def document(prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
 
     error = _message(
         "error", "Error reply", "ErrorBody", "ReplyHeaders",
-        "The request was refused (x-status 4xx) or failed (500).", persistent=False,
+        "The request was refused (x-status 4xx) or failed (500).",
         correlated=True,
     )  # fmt: skip
     messages["ErrorReply"] = error
@@ -266,18 +268,17 @@ def document(prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
         )  # fmt: skip
         messages[f"{title}Reply"] = _message(
             f"{resource.value}.reply", f"{title} created reply", created, "ReplyHeaders",
-            f"Reply to {resource.create_key} with x-status 201.", persistent=False,
+            f"Reply to {resource.create_key} with x-status 201.",
             correlated=True,
         )  # fmt: skip
         messages[f"List{title}Request"] = _message(
             resource.list_key, f"List {resource.value} request", "ListRequest",
             "RequestHeaders",
             "One page of the entity's resources. reply_to and correlation_id are required.",
-            persistent=False,
         )  # fmt: skip
         messages[f"{title}Page"] = _message(
             f"{resource.value}.page", f"{title} page", page, "ReplyHeaders",
-            f"Reply to {resource.list_key} with x-status 200.", persistent=False,
+            f"Reply to {resource.list_key} with x-status 200.",
             correlated=True,
         )  # fmt: skip
         for name in (f"{title}Reply", f"{title}Page"):
@@ -324,6 +325,7 @@ def document(prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
             "title": f"Create a {resource.value}",
             "channel": _ref(f"#/channels/{resource.create_key}"),
             "messages": [_ref(f"#/channels/{resource.create_key}/messages/{command}")],
+            "bindings": _delivery(persistent=True),
             "reply": {
                 **reply,
                 "messages": [
@@ -338,12 +340,14 @@ def document(prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
                 "title": f"{title} {verb.lower()}",
                 "channel": _ref(f"#/channels/{key}"),
                 "messages": [_ref(f"#/channels/{key}/messages/{name}")],
+                "bindings": _delivery(persistent=True),
             }
         operations[f"list{title}"] = {
             "action": "receive",
             "title": f"List {resource.value} resources",
             "channel": _ref(f"#/channels/{resource.list_key}"),
             "messages": [_ref(f"#/channels/{resource.list_key}/messages/List{title}Request")],
+            "bindings": _delivery(persistent=False),
             "reply": {
                 **reply,
                 "messages": [
@@ -370,7 +374,7 @@ def document(prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
         "payload": {
             "oneOf": [_ref(f"#/components/schemas/{m.__name__}") for m in COMMANDS.values()]
         },
-        "bindings": {"amqp": {"deliveryMode": 2, "bindingVersion": AMQP_BINDING}},
+        "bindings": {"amqp": {"messageType": "dead-letter", "bindingVersion": AMQP_BINDING}},
     }
     channels["dead-letter"] = {
         "address": topology.dead_letter_queue,
@@ -397,6 +401,7 @@ def document(prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
         "title": "Dead-letter a refused command",
         "channel": _ref("#/channels/dead-letter"),
         "messages": [_ref("#/channels/dead-letter/messages/DeadLetter")],
+        "bindings": _delivery(persistent=True),
     }
 
     return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,32 @@ def test_committed_document_is_up_to_date() -> None:
         "docs/asyncapi.yaml is stale: run `uv run invoicebus asyncapi --yaml -o docs/asyncapi.yaml`"
     )
     assert yaml.safe_load(COMMITTED.read_text()) == document()
+
+
+@pytest.fixture(scope="module")
+def asyncapi_schema() -> jsonschema.Draft7Validator:
+    """The official AsyncAPI 3.0.0 JSON schema (vendored, see tests/data/README.md)."""
+    schema = json.loads((ROOT / "tests" / "data" / "asyncapi-3.0.0.json").read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    return jsonschema.Draft7Validator(schema)
+
+
+def test_document_is_valid_asyncapi_3(asyncapi_schema: jsonschema.Draft7Validator) -> None:
+    committed = yaml.safe_load(COMMITTED.read_text())
+    errors = [
+        f"{list(e.absolute_path)}: {e.message[:200]}"
+        for e in asyncapi_schema.iter_errors(committed)
+    ]
+    assert errors == []
+
+
+def test_the_asyncapi_schema_catches_mistakes(
+    asyncapi_schema: jsonschema.Draft7Validator, doc: dict[str, Any]
+) -> None:
+    broken = json.loads(json.dumps(doc))
+    broken["operations"]["createCustomer"]["action"] = "publish"  # AsyncAPI 2 wording
+    broken["components"]["messages"]["ErrorReply"]["bindings"]["amqp"]["deliveryMode"] = 2
+    assert len(list(asyncapi_schema.iter_errors(broken))) == 2
 
 
 def test_every_routing_key_of_the_contract_is_a_channel(doc: dict[str, Any]) -> None:
