@@ -370,6 +370,19 @@ async def test_wrong_types_for_numbers_are_invalid_query(
     assert reply.body["error"]["errors"][0]["loc"] == ["query", "price", "gte"]
 
 
+async def test_text_that_is_not_unicode_is_refused(
+    client: RawClient, entity: dict[str, Any]
+) -> None:
+    """JSON can escape a lone surrogate, which no database can store or match."""
+    for raw in (rb'{"query": {"name": "\ud800"}}', rb'{"query": "{\"name\": \"\\ud800\"}"}'):
+        reply = await client.query("customer.list", raw, entity_id=entity["id"])
+        assert reply.status == 422, reply.body
+        assert reply.body["error"]["code"] == "invalid_query"
+        assert reply.body["error"]["errors"][0]["loc"] == ["query"]
+    reply = await client.query("customer.list", rb'{"search": "\ud800"}', entity_id=entity["id"])
+    assert reply.status == 422 and reply.body["error"]["errors"][0]["loc"] == ["search"]
+
+
 async def test_order_by_must_be_a_sortable_field(client: RawClient, entity: dict[str, Any]) -> None:
     for order_by in ("password", "-metadata.x", "--name", "entity_id"):
         await refused(client, "customer", entity["id"], "invalid_query", ["order_by"],

@@ -409,3 +409,12 @@ def test_and_merges_disjoint_operators_and_nests_collisions() -> None:
     }
     assert and_({"$and": [{"x": 1}]}, {"$and": [{"y": 1}]}) == {"$and": [{"x": 1}, {"y": 1}]}
     assert and_({"entity_id": "e"}, {}) == {"entity_id": "e"}
+
+
+@pytest.mark.parametrize(
+    "query", [{"name": "\ud800"}, '{"name": "\\ud800"}', {"metadata.\udfff": "x"}, '{"a\ud800": 1}']
+)
+def test_lone_surrogates_are_refused(query: Any) -> None:
+    error = refused(query)
+    assert error.loc == ["query"]
+    assert "not valid Unicode" in error.message

@@ -95,29 +95,33 @@ def parse_query(query: Mapping[str, Any] | str | None) -> dict[str, Any]:
     loc = ("query",)
     if query is None or (isinstance(query, str) and not query.strip()):
         return {}
+    value: Any = query
     if isinstance(query, str):
-        size = len(query.encode())
-        if size > QUERY_MAX_BYTES:
-            raise QueryError(f"is {size} bytes; the limit is {QUERY_MAX_BYTES} bytes", loc)
+        _check_size(query, loc)
         try:
             value = json.loads(query, parse_float=Decimal, parse_constant=_refuse_constant)
         except RecursionError:
             raise QueryError("is nested too deeply", loc) from None
         except ValueError as exc:
             raise QueryError(f"is not valid JSON ({exc})", loc) from None
-    else:
-        value = query
-        try:
-            size = len(canonical_json(value).encode())
-        except (RecursionError, TypeError, ValueError):
-            raise QueryError("is not a JSON object of field conditions", loc) from None
-        if size > QUERY_MAX_BYTES:
-            raise QueryError(f"is {size} bytes as JSON; the limit is {QUERY_MAX_BYTES}", loc)
     if not isinstance(value, dict):
         raise QueryError(f"must be a JSON object of field conditions, got {_json_type(value)}", loc)
+    try:
+        _check_size(canonical_json(value), loc)
+    except (RecursionError, TypeError, ValueError):
+        raise QueryError("is not a JSON object of field conditions", loc) from None
     if len(value) > QUERY_MAX_FIELDS:
         raise QueryError(f"has {len(value)} fields; at most {QUERY_MAX_FIELDS} are allowed", loc)
     return value
+
+
+def _check_size(text: str, loc: Loc) -> None:
+    try:
+        size = len(text.encode())
+    except UnicodeEncodeError:  # a lone surrogate, e.g. from a "\ud800" escape
+        raise QueryError("is not valid Unicode text", loc) from None
+    if size > QUERY_MAX_BYTES:
+        raise QueryError(f"is {size} bytes as JSON; the limit is {QUERY_MAX_BYTES} bytes", loc)
 
 
 def canonical_json(value: Any) -> str:
