@@ -15,6 +15,8 @@ from datetime import timedelta
 from invoicebus_contracts import Resource
 from invoicebus_contracts.wire import encode
 
+from .. import metrics
+from ..adapters.errors import is_transient
 from ..adapters.mongo.client import Document
 from ..adapters.mongo.documents import to_resource
 from ..adapters.mongo.store import Store
@@ -52,6 +54,7 @@ class Outbox:
             await self.send(resource, doc)
             sent += 1
         if sent:
+            metrics.RELAYED_EVENTS.inc(sent)
             log.warning("outbox relay published %d event(s) left unsent", sent)
         return sent
 
@@ -60,6 +63,10 @@ class Outbox:
         while True:
             try:
                 await self.relay_once(grace_seconds)
-            except Exception:  # the relay must outlive outages; it retries next round
-                log.exception("outbox relay round failed; retrying in %ss", interval_seconds)
+            except Exception as exc:  # the relay must outlive outages; it retries next round
+                if is_transient(exc):
+                    metrics.TRANSIENT_FAILURES.labels("relay").inc()
+                    log.warning("outbox relay: %r; retrying in %ss", exc, interval_seconds)
+                else:
+                    log.exception("outbox relay round failed; retrying in %ss", interval_seconds)
             await asyncio.sleep(interval_seconds)

@@ -5,6 +5,10 @@ document with its pending event, atomically) → publish the event with a confir
 → reply 201. A refused command instead gets an error reply, a ``<resource>.rejected`` event and
 a copy in the dead-letter queue. Either way the caller acks only after this returns; transient
 failures (database or broker away) propagate as exceptions for the caller to retry.
+
+It runs in two steps the caller retries separately: ``decide`` (everything up to the stored
+document, or the refusal) and ``deliver`` (events and reply). A broker outage while delivering
+then never runs the handler twice, which matters for commands without a ``message_id``.
 """
 
 from __future__ import annotations
@@ -21,10 +25,13 @@ from ..adapters.mongo.store import Store
 from ..adapters.rabbit.messenger import Envelope, Messenger
 from ..domain.errors import DomainError
 from ..domain.ids import new_event_id
-from .context import CommandContext, Handler
+from .context import CommandContext, Handler, Outcome
 from .outbox import Outbox
 
 log = logging.getLogger(__name__)
+
+#: What a command comes to: its document (created or original), or the refusal to send.
+Decision = Outcome | ErrorBody
 
 
 class CommandPipeline:
@@ -40,24 +47,31 @@ class CommandPipeline:
         self.commands = commands
 
     async def process(self, resource: Resource, envelope: Envelope) -> None:
+        await self.deliver(resource, envelope, await self.decide(resource, envelope))
+
+    async def decide(self, resource: Resource, envelope: Envelope) -> Decision:
+        """Validate and run the handler: the stored (or original) document, or why not."""
         model, handler = self.commands[resource]
         try:
             command: BaseModel = parse(model, envelope.body)
             entity_id = await self.resolve_entity(resource, envelope.entity_id)
             ctx = CommandContext.of(resource, command, entity_id, envelope.message_id)
-            outcome = await handler(command, ctx, self.store)
+            return await handler(command, ctx, self.store)
         except InvalidMessage as exc:
-            await self.refuse(resource, envelope, exc.body)
-            return
+            return exc.body
         except DomainError as exc:
-            await self.refuse(resource, envelope, exc.to_body())
-            return
+            return exc.to_body()
 
-        for side_resource, side_doc in outcome.side_effects:
+    async def deliver(self, resource: Resource, envelope: Envelope, decision: Decision) -> None:
+        """Publish the events and reply (created), or refuse; safe to repeat."""
+        if isinstance(decision, ErrorBody):
+            await self.refuse(resource, envelope, decision)
+            return
+        for side_resource, side_doc in decision.side_effects:
             await self.outbox.send(side_resource, side_doc)
-        await self.outbox.send(outcome.resource, outcome.document)
+        await self.outbox.send(decision.resource, decision.document)
         await self.messenger.reply(
-            envelope, 201, encode(to_resource(outcome.resource, outcome.document))
+            envelope, 201, encode(to_resource(decision.resource, decision.document))
         )
 
     async def resolve_entity(self, resource: Resource, header: str | None) -> str | None:
