@@ -8,7 +8,7 @@ from contextlib import suppress
 
 import aio_pika
 from faststream import AckPolicy, FastStream
-from faststream.rabbit import ExchangeType, RabbitMessage, RabbitQueue
+from faststream.rabbit import Channel, ExchangeType, RabbitBroker, RabbitMessage, RabbitQueue
 
 from invoicebus_contracts import Resource
 
@@ -17,7 +17,7 @@ from ..adapters.mongo.store import Store
 from ..adapters.rabbit.consuming import exchange, quorum_queue, raw_body
 from ..adapters.rabbit.messenger import RabbitMessenger
 from ..adapters.rabbit.topology import command_queue_arguments, declare_topology
-from ..runtime import configure_logging, make_broker, serve
+from ..runtime import configure_logging, make_broker, readiness, serve
 from ..settings import Settings
 from .consumer import CommandConsumer
 from .pipeline import CommandPipeline
@@ -37,13 +37,21 @@ def create_app(settings: Settings) -> FastStream:
     consumer = CommandConsumer(pipeline, settings.transient_retry_seconds)
     commands = exchange(topology.commands_exchange, ExchangeType.TOPIC)
     arguments = command_queue_arguments(topology, settings.delivery_limit)
+    # Without a prefetch window the broker would push a whole backlog at once, and every
+    # message would be handled concurrently: the window bounds work in flight per queue.
+    channel = Channel(prefetch_count=settings.prefetch)
 
     for resource in COMMANDS:
         queue = quorum_queue(topology.command_queue(resource), resource.create_key, arguments)
 
         def bind(resource: Resource, queue: RabbitQueue) -> None:
             @broker.subscriber(
-                queue, commands, ack_policy=AckPolicy.MANUAL, no_reply=True, decoder=raw_body
+                queue,
+                commands,
+                channel=channel,
+                ack_policy=AckPolicy.MANUAL,
+                no_reply=True,
+                decoder=raw_body,
             )
             async def handle(body: bytes, msg: RabbitMessage) -> None:
                 await consumer.consume(resource, msg)
@@ -67,7 +75,7 @@ def create_app(settings: Settings) -> FastStream:
         )
 
     async def stop_relay() -> None:
-        consumer.stopping = True
+        consumer.stop()  # retries end: their messages go back to the broker
         if relay is not None:
             relay.cancel()
             with suppress(asyncio.CancelledError):
@@ -93,8 +101,7 @@ def main() -> None:
     configure_logging()
     settings = Settings()
     app = create_app(settings)
-
-    async def ready() -> bool:
-        return True  # see issue 5: broker connected and database reachable
-
+    broker = app.broker
+    assert isinstance(broker, RabbitBroker)
+    ready = readiness(broker, app.context.get("mongo"))
     asyncio.run(serve(app, settings, http_port=settings.command_http_port, ready=ready))
