@@ -35,7 +35,11 @@ def query_queue_arguments() -> dict[str, Any]:
 
 
 def dead_letter_queue_arguments() -> dict[str, Any]:
-    return {"x-queue-type": "quorum"}
+    # Classic, not quorum: RabbitMQ 4 gives quorum queues a default delivery limit (20), and
+    # browsing the dead letters (get, then requeue) counts as deliveries; past the limit a
+    # queue with no dead-letter exchange of its own would drop them. A durable classic queue
+    # with persistent messages keeps them however often they are looked at.
+    return {"x-queue-type": "classic"}
 
 
 async def declare_topology(
