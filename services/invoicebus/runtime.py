@@ -85,11 +85,14 @@ def metrics_text(broker: RabbitBroker) -> bytes:
     return b"".join(prometheus_text(r) for r in registries)
 
 
-def readiness(broker: RabbitBroker, mongo: AsyncMongoClient[Document]) -> Readiness:
-    """Ready while the broker connection is up and the database answers a ping."""
+def readiness(app: FastStream) -> Readiness:
+    """Ready while the app's broker connection is up and its database (the Mongo client in
+    the app context as ``mongo``) answers a ping."""
+    broker = app.broker
+    mongo: AsyncMongoClient[Document] = app.context.get("mongo")
 
     async def ready() -> bool:
-        if not await broker.ping(timeout=PROBE_TIMEOUT_SECONDS):
+        if broker is None or not await broker.ping(timeout=PROBE_TIMEOUT_SECONDS):
             return False
         try:
             await asyncio.wait_for(mongo.admin.command("ping"), PROBE_TIMEOUT_SECONDS)

@@ -8,7 +8,7 @@ from contextlib import suppress
 
 import aio_pika
 from faststream import AckPolicy, FastStream
-from faststream.rabbit import Channel, ExchangeType, RabbitBroker, RabbitMessage, RabbitQueue
+from faststream.rabbit import Channel, ExchangeType, RabbitMessage, RabbitQueue
 
 from invoicebus_contracts import Resource
 
@@ -101,7 +101,4 @@ def main() -> None:
     configure_logging()
     settings = Settings()
     app = create_app(settings)
-    broker = app.broker
-    assert isinstance(broker, RabbitBroker)
-    ready = readiness(broker, app.context.get("mongo"))
-    asyncio.run(serve(app, settings, http_port=settings.command_http_port, ready=ready))
+    asyncio.run(serve(app, settings, http_port=settings.command_http_port, ready=readiness(app)))

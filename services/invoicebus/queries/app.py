@@ -11,13 +11,13 @@ from faststream.rabbit import Channel, ExchangeType, RabbitMessage, RabbitQueue
 
 from invoicebus_contracts import Resource
 
-from ..adapters.mongo.client import connect, ping
+from ..adapters.mongo.client import connect
 from ..adapters.mongo.reader import Reader
 from ..adapters.mongo.store import Store
 from ..adapters.rabbit.consuming import exchange, quorum_queue, raw_body
 from ..adapters.rabbit.messenger import RabbitMessenger
 from ..adapters.rabbit.topology import QUERIES, declare_topology, query_queue_arguments
-from ..runtime import configure_logging, make_broker, serve
+from ..runtime import configure_logging, make_broker, readiness, serve
 from ..settings import Settings
 from .consumer import QueryConsumer
 from .service import QueryService
@@ -87,9 +87,4 @@ def main() -> None:
     configure_logging()
     settings = Settings()
     app = create_app(settings)
-    mongo = app.context.get("mongo")
-
-    async def ready() -> bool:
-        return await ping(mongo)
-
-    asyncio.run(serve(app, settings, http_port=settings.query_http_port, ready=ready))
+    asyncio.run(serve(app, settings, http_port=settings.query_http_port, ready=readiness(app)))
