@@ -51,13 +51,16 @@ PUBLISH_ERRORS = (
 
 @dataclass
 class ServiceProcess:
-    """``python -m invoicebus.commands`` as a child process with its own log file."""
+    """``python -m invoicebus.commands`` (or another service module) as a child process with
+    its own log file."""
 
     amqp_url: str
     mongodb_url: str
     prefix: str
     log_path: Path
+    module: str = "invoicebus.commands"
     http_port: int = field(default_factory=free_port)
+    transient_retry_seconds: float = 20
     process: subprocess.Popen[bytes] | None = None
 
     def env(self) -> dict[str, str]:
@@ -68,16 +71,17 @@ class ServiceProcess:
             "INVOICEBUS_PREFIX": self.prefix,
             "INVOICEBUS_DATABASE": self.prefix.replace("-", "_"),
             "INVOICEBUS_COMMAND_HTTP_PORT": str(self.http_port),
+            "INVOICEBUS_QUERY_HTTP_PORT": str(self.http_port),
             "INVOICEBUS_RELAY_INTERVAL_SECONDS": "1",
             "INVOICEBUS_RELAY_GRACE_SECONDS": "2",
-            "INVOICEBUS_TRANSIENT_RETRY_SECONDS": "20",
+            "INVOICEBUS_TRANSIENT_RETRY_SECONDS": str(self.transient_retry_seconds),
             "INVOICEBUS_SHUTDOWN_TIMEOUT_SECONDS": "15",
         }
 
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "invoicebus.commands"],
+                [sys.executable, "-m", self.module],
                 env=self.env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,

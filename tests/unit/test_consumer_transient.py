@@ -37,7 +37,7 @@ from invoicebus.adapters.errors import is_transient
         OperationFailure("labelled", code=1, details={"errorLabels": ["RetryableWriteError"]}),
         ChannelInvalidStateError("channel closed"),  # a RuntimeError, not an AMQPError
         ConnectionClosed(320, "CONNECTION_FORCED"),
-        DeliveryError(None, None),  # the broker nacked a publish
+        DeliveryError(None, None),  # type: ignore[arg-type]  # the broker nacked a publish
         ChannelNotFoundEntity("no exchange"),
         IncorrectState("not connected"),
         ConnectionResetError(),
