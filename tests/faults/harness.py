@@ -61,6 +61,7 @@ class ServiceProcess:
     module: str = "invoicebus.commands"
     http_port: int = field(default_factory=free_port)
     transient_retry_seconds: float = 20
+    extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
 
     def env(self) -> dict[str, str]:
@@ -76,6 +77,7 @@ class ServiceProcess:
             "INVOICEBUS_RELAY_GRACE_SECONDS": "2",
             "INVOICEBUS_TRANSIENT_RETRY_SECONDS": str(self.transient_retry_seconds),
             "INVOICEBUS_SHUTDOWN_TIMEOUT_SECONDS": "15",
+            **self.extra_env,
         }
 
     def start(self) -> None:

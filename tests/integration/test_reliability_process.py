@@ -25,20 +25,22 @@ from invoicebus.adapters.rabbit.topology import declare_topology, delete_topolog
 from invoicebus.runtime import consumer_alive, dead_consumers, subscribers, watch_consumers
 from invoicebus.settings import Settings
 from tests.faults.harness import ServiceProcess, queue_depth
-from tests.support.amqp import RawClient
+from tests.support.amqp import RawClient, peek_queue
 from tests.support.backends import Backends
+
+DELIVERY_LIMIT = 10
 
 
 @pytest.fixture
-async def prefix(servers: Backends) -> AsyncIterator[str]:
-    """A topology of this test's own on the shared broker, deleted afterwards."""
+async def prefix(servers: Backends, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """A topology of this test's own on the shared broker, deleted afterwards; the delivery
+    limit of its command queues can be given by indirect parametrization."""
+    limit = getattr(request, "param", DELIVERY_LIMIT)
     name = f"ibrel-{uuid.uuid4().hex[:8]}"
     settings = Settings(amqp_url=servers.amqp_url, prefix=name)
     connection = await aio_pika.connect(servers.amqp_url)
     async with connection:
-        await declare_topology(
-            await connection.channel(), settings.topology, delivery_limit=settings.delivery_limit
-        )
+        await declare_topology(await connection.channel(), settings.topology, delivery_limit=limit)
         yield name
         await delete_topology(await connection.channel(), settings.topology)
 
@@ -224,3 +226,46 @@ async def test_watchdog_restores_a_consumer_lost_while_the_connection_stayed_up(
         mongo = connect(own.mongodb_url)
         await mongo.drop_database(own.database)
         await mongo.close()
+
+
+@pytest.mark.parametrize("prefix", [2], indirect=True, ids=["delivery_limit=2"])
+async def test_an_outage_longer_than_the_retry_window_ends_in_the_dead_letter_queue(
+    servers: Backends, prefix: str, own_mongo: EmbeddedMongo, tmp_path: Path
+) -> None:
+    """transient_retry_seconds per delivery, delivery_limit + 1 deliveries: then the broker
+    dead-letters the command (at-least-once), never earlier and never silently."""
+    service = ServiceProcess(
+        servers.amqp_url,
+        own_mongo.url,
+        prefix,
+        tmp_path / "commands.log",
+        transient_retry_seconds=1,
+        extra_env={"INVOICEBUS_DELIVERY_LIMIT": "2"},
+    )
+    service.start()
+    await service.wait_ready(90)
+    message_id = str(uuid.uuid4())
+    try:
+        await asyncio.to_thread(own_mongo.stop)
+        async with RawClient(servers.amqp_url, prefix) as client:
+            await client.publish(
+                "commands", "entity.create", {"name": "Unlucky"}, message_id=message_id
+            )
+        for _ in range(600):
+            if await queue_depth(servers.amqp_url, f"{prefix}.dead-letter"):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the command never reached the dead-letter queue")
+        _, text = await asyncio.to_thread(service.http, "/metrics")
+        requeued = metric(
+            text, "invoicebus_requeued_total", queue="entity.create", reason="retry_window"
+        )
+        assert requeued == 3  # the first delivery and two redeliveries, each waited out
+        [dead] = await peek_queue(servers.amqp_url, f"{prefix}.dead-letter")
+        assert dead.message_id == message_id
+        assert dead.headers["x-first-death-reason"] == "delivery_limit"
+        assert dead.headers["x-first-death-queue"] == f"{prefix}.entity.create"
+        assert await queue_depth(servers.amqp_url, f"{prefix}.entity.create") == 0
+    finally:
+        await asyncio.to_thread(service.terminate)
