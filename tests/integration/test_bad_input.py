@@ -83,7 +83,11 @@ def services(settings: Settings) -> Iterator[Services]:
     from invoicebus.queries.app import create_app as create_queries
 
     prefix = f"ibbad-{uuid.uuid4().hex[:8]}"
-    own = settings.model_copy(update={"prefix": prefix, "database": prefix.replace("-", "_")})
+    # A new Settings, not model_copy: that would keep the cached topology of the old prefix.
+    own = Settings(
+        **settings.model_dump() | {"prefix": prefix, "database": prefix.replace("-", "_")}
+    )
+    assert own.topology.prefix == prefix
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="bad-input-services", daemon=True)
     thread.start()

@@ -186,7 +186,11 @@ async def test_watchdog_restores_a_consumer_lost_while_the_connection_stayed_up(
     """FastStream #2758: the queue exists, the connection is fine, but nothing consumes."""
     from invoicebus.commands.app import create_app
 
-    own = settings.model_copy(update={"prefix": prefix, "database": prefix.replace("-", "_")})
+    # A new Settings, not model_copy: that would keep the cached topology of the old prefix.
+    own = Settings(
+        **settings.model_dump() | {"prefix": prefix, "database": prefix.replace("-", "_")}
+    )
+    assert own.topology.prefix == prefix
     app = create_app(own)
     await app.start()
     broker: Any = app.broker
