@@ -40,6 +40,7 @@ from prometheus_client import generate_latest as prometheus_text
 from pymongo import AsyncMongoClient
 
 from . import metrics
+from .adapters.errors import is_transient
 from .adapters.mongo.client import Document
 from .settings import Settings
 
@@ -264,7 +265,13 @@ async def serve(app: FastStream, settings: Settings, *, http_port: int, ready: R
             http_task = asyncio.create_task(http.serve())
             await _started(http, http_task)
             log.info("health and metrics on http://%s:%d", settings.http_host, http_port)
-        await app.start()
+        try:
+            await app.start()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            log.error("cannot start: RabbitMQ or the database is unreachable (%s)", exc)
+            raise SystemExit(1) from None  # the supervisor restarts the service
         phase.running = True
         watchdog = asyncio.create_task(watch_consumers(broker))
         log.info("running")

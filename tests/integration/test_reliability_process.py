@@ -273,3 +273,21 @@ async def test_an_outage_longer_than_the_retry_window_ends_in_the_dead_letter_qu
         assert await queue_depth(servers.amqp_url, f"{prefix}.entity.create") == 0
     finally:
         await asyncio.to_thread(service.terminate)
+
+
+async def test_a_service_that_cannot_reach_its_database_at_start_exits_1(
+    servers: Backends, prefix: str, tmp_path: Path
+) -> None:
+    """Left to its supervisor to restart, with a one-line reason rather than a traceback."""
+    service = ServiceProcess(
+        servers.amqp_url,
+        "mongodb://127.0.0.1:1/?directConnection=true",  # nothing listens there
+        prefix,
+        tmp_path / "commands.log",
+    )
+    service.start()
+    assert service.process is not None
+    assert await asyncio.to_thread(service.process.wait, 60) == 1
+    log = service.log_text()
+    assert "cannot start: RabbitMQ or the database is unreachable" in log
+    assert "Traceback" not in log
