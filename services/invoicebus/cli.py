@@ -346,60 +346,40 @@ for sub, name in (
     app.add_typer(sub, name=name, no_args_is_help=True)
 
 
-@entity_app.command("create")
-def entity_create(
-    ctx: typer.Context,
-    name: Text = None,
-    email: Text = None,
-    tax_number: Text = None,
-    address: Text = None,
-    address_2: Text = None,
-    post_code: Text = None,
-    city: Text = None,
-    state: Text = None,
-    country: Text = None,
-    country_code: Text = None,
-    metadata: MetadataOpt = None,
-    raw_json: JsonOpt = None,
-    message_id: MessageIdOpt = None,
-    no_wait: NoWaitOpt = False,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
-    no_validate: NoValidateOpt = False,
-) -> None:
-    """Create an entity (entity.create) and print it."""
-    fields = party_fields(name, email, tax_number, address, address_2, post_code, city, state,
-                          country, country_code, metadata)  # fmt: skip
-    body = command_body(CreateEntity, raw_json, fields, validate=not no_validate)
-    send_create(ctx, Resource.ENTITY, body, message_id=message_id, wait=not no_wait,
-                reply_timeout=timeout)  # fmt: skip
+def _party_create(resource: Resource, model: type[BaseModel], noun: str) -> Callable[..., None]:
+    """The ``create`` command of a party (entities and customers share every field)."""
+
+    def create(
+        ctx: typer.Context,
+        name: Text = None,
+        email: Text = None,
+        tax_number: Text = None,
+        address: Text = None,
+        address_2: Text = None,
+        post_code: Text = None,
+        city: Text = None,
+        state: Text = None,
+        country: Text = None,
+        country_code: Text = None,
+        metadata: MetadataOpt = None,
+        raw_json: JsonOpt = None,
+        message_id: MessageIdOpt = None,
+        no_wait: NoWaitOpt = False,
+        timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+        no_validate: NoValidateOpt = False,
+    ) -> None:
+        fields = party_fields(name, email, tax_number, address, address_2, post_code, city, state,
+                              country, country_code, metadata)  # fmt: skip
+        body = command_body(model, raw_json, fields, validate=not no_validate)
+        send_create(ctx, resource, body, message_id=message_id, wait=not no_wait,
+                    reply_timeout=timeout)  # fmt: skip
+
+    create.__doc__ = f"Create {noun} ({resource.create_key}) and print it."
+    return create
 
 
-@customer_app.command("create")
-def customer_create(
-    ctx: typer.Context,
-    name: Text = None,
-    email: Text = None,
-    tax_number: Text = None,
-    address: Text = None,
-    address_2: Text = None,
-    post_code: Text = None,
-    city: Text = None,
-    state: Text = None,
-    country: Text = None,
-    country_code: Text = None,
-    metadata: MetadataOpt = None,
-    raw_json: JsonOpt = None,
-    message_id: MessageIdOpt = None,
-    no_wait: NoWaitOpt = False,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
-    no_validate: NoValidateOpt = False,
-) -> None:
-    """Create a customer (customer.create) and print it."""
-    fields = party_fields(name, email, tax_number, address, address_2, post_code, city, state,
-                          country, country_code, metadata)  # fmt: skip
-    body = command_body(CreateCustomer, raw_json, fields, validate=not no_validate)
-    send_create(ctx, Resource.CUSTOMER, body, message_id=message_id, wait=not no_wait,
-                reply_timeout=timeout)  # fmt: skip
+entity_app.command("create")(_party_create(Resource.ENTITY, CreateEntity, "an entity"))
+customer_app.command("create")(_party_create(Resource.CUSTOMER, CreateCustomer, "a customer"))
 
 
 @tax_app.command("create")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cached_property
-
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -48,6 +46,8 @@ class Settings(BaseSettings):
     data_dir: str = "data"
     embedded_mongo_port: int = Field(default=27117, ge=1, le=65535)
 
-    @cached_property
+    @property
     def topology(self) -> Topology:
+        # Derived on every access (it is tiny), so a model_copy with another prefix can't keep
+        # the old names.
         return Topology(self.prefix)

@@ -6,17 +6,14 @@ import asyncio
 import logging
 from contextlib import suppress
 
-import aio_pika
-from faststream import AckPolicy, FastStream
-from faststream.rabbit import Channel, ExchangeType, RabbitMessage, RabbitQueue
-
-from invoicebus_contracts import Resource
+from faststream import FastStream
+from faststream.rabbit import ExchangeType
 
 from ..adapters.mongo.client import connect
 from ..adapters.mongo.store import Store
-from ..adapters.rabbit.consuming import exchange, quorum_queue, raw_body
+from ..adapters.rabbit.consuming import exchange, quorum_queue, subscribe_each
 from ..adapters.rabbit.messenger import RabbitMessenger
-from ..adapters.rabbit.topology import command_queue_arguments, declare_topology
+from ..adapters.rabbit.topology import command_queue_arguments, declare_topology_at
 from ..runtime import configure_logging, make_broker, readiness, serve
 from ..settings import Settings
 from .consumer import CommandConsumer
@@ -35,38 +32,25 @@ def create_app(settings: Settings) -> FastStream:
     store = Store(mongo[settings.database])
     pipeline = CommandPipeline(store, RabbitMessenger(broker, topology), COMMANDS)
     consumer = CommandConsumer(pipeline, settings.transient_retry_seconds)
-    commands = exchange(topology.commands_exchange, ExchangeType.TOPIC)
     arguments = command_queue_arguments(topology, settings.delivery_limit)
-    # Without a prefetch window the broker would push a whole backlog at once, and every
-    # message would be handled concurrently: the window bounds work in flight per queue.
-    channel = Channel(prefetch_count=settings.prefetch)
-
-    for resource in COMMANDS:
-        queue = quorum_queue(topology.command_queue(resource), resource.create_key, arguments)
-
-        def bind(resource: Resource, queue: RabbitQueue) -> None:
-            @broker.subscriber(
-                queue,
-                commands,
-                channel=channel,
-                ack_policy=AckPolicy.MANUAL,
-                no_reply=True,
-                decoder=raw_body,
-            )
-            async def handle(body: bytes, msg: RabbitMessage) -> None:
-                await consumer.consume(resource, msg)
-
-        bind(resource, queue)
+    subscribe_each(
+        broker,
+        exchange(topology.commands_exchange, ExchangeType.TOPIC),
+        {
+            resource: quorum_queue(topology.command_queue(resource), resource.create_key, arguments)
+            for resource in COMMANDS
+        },
+        prefetch=settings.prefetch,
+        consume=consumer.consume,
+    )
 
     relay: asyncio.Task[None] | None = None
 
     async def prepare() -> None:
         await store.ensure_indexes()
-        connection = await aio_pika.connect(settings.amqp_url)
-        async with connection:
-            await declare_topology(
-                await connection.channel(), topology, delivery_limit=settings.delivery_limit
-            )
+        await declare_topology_at(
+            settings.amqp_url, topology, delivery_limit=settings.delivery_limit
+        )
 
     async def start_relay() -> None:
         nonlocal relay

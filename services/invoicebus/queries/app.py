@@ -5,18 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import aio_pika
-from faststream import AckPolicy, FastStream
-from faststream.rabbit import Channel, ExchangeType, RabbitMessage, RabbitQueue
-
-from invoicebus_contracts import Resource
+from faststream import FastStream
+from faststream.rabbit import ExchangeType
 
 from ..adapters.mongo.client import connect
 from ..adapters.mongo.reader import Reader
 from ..adapters.mongo.store import Store
-from ..adapters.rabbit.consuming import exchange, quorum_queue, raw_body
+from ..adapters.rabbit.consuming import exchange, quorum_queue, subscribe_each
 from ..adapters.rabbit.messenger import RabbitMessenger
-from ..adapters.rabbit.topology import QUERIES, declare_topology, query_queue_arguments
+from ..adapters.rabbit.topology import QUERIES, declare_topology_at, query_queue_arguments
 from ..runtime import configure_logging, make_broker, readiness, serve
 from ..settings import Settings
 from .consumer import QueryConsumer
@@ -34,37 +31,24 @@ def create_app(settings: Settings) -> FastStream:
     db = mongo[settings.database]
     reader = Reader(db)
     consumer = QueryConsumer(QueryService(reader, Store(db)), RabbitMessenger(broker, topology))
-    queries = exchange(topology.queries_exchange, ExchangeType.DIRECT)
-    # One channel for the list consumers; each consumer's prefetch window bounds how many
-    # requests it answers at once.
-    channel = Channel(prefetch_count=settings.prefetch)
-
-    for resource in QUERIES:
-        queue = quorum_queue(
-            topology.query_queue(resource), resource.list_key, query_queue_arguments()
-        )
-
-        def bind(resource: Resource, queue: RabbitQueue) -> None:
-            @broker.subscriber(
-                queue,
-                queries,
-                channel=channel,
-                ack_policy=AckPolicy.MANUAL,
-                no_reply=True,
-                decoder=raw_body,
+    subscribe_each(
+        broker,
+        exchange(topology.queries_exchange, ExchangeType.DIRECT),
+        {
+            resource: quorum_queue(
+                topology.query_queue(resource), resource.list_key, query_queue_arguments()
             )
-            async def handle(body: bytes, msg: RabbitMessage) -> None:
-                await consumer.consume(resource, msg)
-
-        bind(resource, queue)
+            for resource in QUERIES
+        },
+        prefetch=settings.prefetch,
+        consume=consumer.consume,
+    )
 
     async def prepare() -> None:
         await reader.ensure_query_indexes()
-        connection = await aio_pika.connect(settings.amqp_url)
-        async with connection:
-            await declare_topology(
-                await connection.channel(), topology, delivery_limit=settings.delivery_limit
-            )
+        await declare_topology_at(
+            settings.amqp_url, topology, delivery_limit=settings.delivery_limit
+        )
 
     async def stop_retrying() -> None:
         consumer.stopping = True

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitMessage, RabbitQueue
+from faststream import AckPolicy
+from faststream.rabbit import (
+    Channel,
+    ExchangeType,
+    QueueType,
+    RabbitBroker,
+    RabbitExchange,
+    RabbitMessage,
+    RabbitQueue,
+)
 
-from invoicebus_contracts import Header
+from invoicebus_contracts import Header, Resource
 
 from .messenger import Envelope
 
@@ -46,3 +56,37 @@ def quorum_queue(name: str, routing_key: str, arguments: dict[str, Any]) -> Rabb
 
 def exchange(name: str, kind: ExchangeType) -> RabbitExchange:
     return RabbitExchange(name, type=kind, durable=True)
+
+
+Consume = Callable[[Resource, RabbitMessage], Awaitable[None]]
+
+
+def subscribe_each(
+    broker: RabbitBroker,
+    source: RabbitExchange,
+    queues: Mapping[Resource, RabbitQueue],
+    *,
+    prefetch: int,
+    consume: Consume,
+) -> None:
+    """One subscriber per queue: raw bytes in, acks left to ``consume``, no automatic reply.
+
+    They share a channel whose prefetch window bounds the messages each consumer holds at once;
+    without one the broker pushes a whole backlog and every message is handled concurrently.
+    """
+    channel = Channel(prefetch_count=prefetch)
+
+    def bind(resource: Resource, queue: RabbitQueue) -> None:
+        @broker.subscriber(
+            queue,
+            source,
+            channel=channel,
+            ack_policy=AckPolicy.MANUAL,
+            no_reply=True,
+            decoder=raw_body,
+        )
+        async def handle(body: bytes, msg: RabbitMessage) -> None:
+            await consume(resource, msg)
+
+    for resource, queue in queues.items():
+        bind(resource, queue)

@@ -71,6 +71,13 @@ async def declare_topology(
         await queue.bind(queries, routing_key=resource.list_key)
 
 
+async def declare_topology_at(url: str, topology: Topology, *, delivery_limit: int) -> None:
+    """``declare_topology`` over a short-lived connection of its own (service start-up)."""
+    connection = await aio_pika.connect(url)
+    async with connection:
+        await declare_topology(await connection.channel(), topology, delivery_limit=delivery_limit)
+
+
 async def delete_topology(channel: AbstractChannel, topology: Topology) -> None:
     """Removes everything ``declare_topology`` made (used by tests to clean up their prefix)."""
     names = [topology.command_queue(r) for r in COMMANDS] + [
