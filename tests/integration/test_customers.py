@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("command_service")
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 # The customer example of the API reference, ids and timestamps aside.
-REFERENCE_CUSTOMER = {
+REFERENCE_CUSTOMER: dict[str, Any] = {
     "name": "Minimal Customer",
     "email": None,
     "address": None,

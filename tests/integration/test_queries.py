@@ -103,7 +103,7 @@ async def test_reference_operator_examples_adapted_to_allowed_fields(
 ) -> None:
     e = entity["id"]
     await seed(db, Resource.ITEM, [
-        item(e, "Small", 999.99, created_at=at("2024-12-31T23:59:59.999Z")),
+        item(e, "Small", "999.99", created_at=at("2024-12-31T23:59:59.999Z")),
         item(e, "Exact", 1000, created_at=at("2025-01-01T00:00:00Z")),
         item(e, "Big", "2500.50", created_at=at("2025-12-31T23:59:59.999Z")),
         item(e, "Later", 5000, created_at=at("2026-01-01T00:00:00Z")),
@@ -138,7 +138,7 @@ async def test_reference_operator_examples_adapted_to_allowed_fields(
 
 @pytest.fixture
 async def people(entity: dict[str, Any], db: Any) -> str:
-    e = entity["id"]
+    e: str = entity["id"]
     await seed(db, Resource.CUSTOMER, [
         customer(e, "Acme d.o.o.", city="Ljubljana", email="acme@x.si",
                  created_at=at("2024-01-01T10:00:00Z"), metadata={"crm": "A-1", "tier": "gold"}),

@@ -46,7 +46,7 @@ class RawClient:
     async def _on_reply(self, message: AbstractIncomingMessage) -> None:
         future = self._futures.pop(message.correlation_id or "", None)
         if future is not None and not future.done():
-            status = int((message.headers or {}).get("x-status", 0))  # type: ignore[call-overload]
+            status = int(str((message.headers or {}).get("x-status", 0)))
             future.set_result(Reply(status, json.loads(message.body), message))
 
     async def publish(

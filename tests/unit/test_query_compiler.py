@@ -18,8 +18,8 @@ from invoicebus_contracts.limits import QUERY_MAX_BYTES, QUERY_MAX_FIELDS, QUERY
 C, ITEM, T, E = Resource.CUSTOMER, Resource.ITEM, Resource.TAX, Resource.ENTITY
 
 
-def day(y: int, m: int, d: int, *hms: int) -> datetime:
-    return datetime(y, m, d, *hms, tzinfo=UTC)
+def day(y: int, m: int, d: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(y, m, d, hour, minute, second, tzinfo=UTC)
 
 
 def compiled(query: Any, resource: Resource = C, search: str | None = None) -> dict[str, Any]:
