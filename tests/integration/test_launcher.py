@@ -172,7 +172,8 @@ async def test_killing_the_launcher_outright_takes_its_children_along(
         if not any(alive(pid) for pid in services):
             break
         await asyncio.sleep(0.1)
-    assert not any(alive(pid) for pid in services), "children outlived a killed launcher"
+    survivors = {pid: cmdline for pid, cmdline in services.items() if alive(pid)}
+    assert not survivors, f"children outlived a killed launcher: {survivors}"
 
 
 async def test_unreachable_broker_is_a_clear_error(tmp_path: Path) -> None:

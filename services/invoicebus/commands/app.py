@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import suppress
 
 from faststream import FastStream
 from faststream.rabbit import ExchangeType
@@ -21,6 +20,9 @@ from .pipeline import CommandPipeline
 from .registry import COMMANDS
 
 log = logging.getLogger(__name__)
+
+#: How long stopping waits for a relay round in progress.
+RELAY_STOP_SECONDS = 5.0
 
 
 def create_app(settings: Settings) -> FastStream:
@@ -45,6 +47,7 @@ def create_app(settings: Settings) -> FastStream:
     )
 
     relay: asyncio.Task[None] | None = None
+    relay_stop = asyncio.Event()
 
     async def prepare() -> None:
         await store.ensure_indexes()
@@ -55,15 +58,18 @@ def create_app(settings: Settings) -> FastStream:
     async def start_relay() -> None:
         nonlocal relay
         relay = asyncio.create_task(
-            pipeline.outbox.run(settings.relay_interval_seconds, settings.relay_grace_seconds)
+            pipeline.outbox.run(
+                settings.relay_interval_seconds, settings.relay_grace_seconds, relay_stop
+            )
         )
 
     async def stop_relay() -> None:
         consumer.stop()  # retries end: their messages go back to the broker
+        relay_stop.set()
         if relay is not None:
             relay.cancel()
-            with suppress(asyncio.CancelledError):
-                await relay
+            # Bounded: a round stuck on a vanished database must not hold up the shutdown.
+            await asyncio.wait({relay}, timeout=RELAY_STOP_SECONDS)
 
     async def close_mongo() -> None:
         await mongo.close()

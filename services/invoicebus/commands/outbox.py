@@ -9,6 +9,7 @@ again. Events can therefore arrive twice, always with the same event id (``messa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import timedelta
 
@@ -58,9 +59,11 @@ class Outbox:
             log.warning("outbox relay published %d event(s) left unsent", sent)
         return sent
 
-    async def run(self, interval_seconds: float, grace_seconds: float) -> None:
-        """Relay forever (at start, then every interval); errors are logged and retried."""
-        while True:
+    async def run(self, interval_seconds: float, grace_seconds: float, stop: asyncio.Event) -> None:
+        """Relay (at start, then every interval) until ``stop`` is set; errors are logged and
+        retried. The flag, not only task cancellation, ends the loop: a cancellation that lands
+        inside a driver call can come out as a connection error."""
+        while not stop.is_set():
             try:
                 await self.relay_once(grace_seconds)
             except Exception as exc:  # the relay must outlive outages; it retries next round
@@ -69,4 +72,5 @@ class Outbox:
                     log.warning("outbox relay: %r; retrying in %ss", exc, interval_seconds)
                 else:
                     log.exception("outbox relay round failed; retrying in %ss", interval_seconds)
-            await asyncio.sleep(interval_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval_seconds)
