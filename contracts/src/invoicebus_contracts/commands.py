@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Self
 
 from pydantic import (
@@ -27,8 +28,9 @@ from .fields import (
     TaxNumber,
     Text,
 )
+from .topology import Resource
 
-TaxId = Annotated[str, Field(pattern=r"^tax_[0-9a-f]{24}$")]
+TaxId = Annotated[str, Field(pattern=Resource.TAX.id_pattern)]
 #: A tax's classification ("standard", "reduced"...): the key items look taxes up by.
 Classification = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.TEXT_MAX)
@@ -148,3 +150,12 @@ class CreateItem(Command):
                     {("tax_ids", index): tax_id},
                 )
         return self
+
+
+#: The body of each resource's ``create`` command.
+COMMAND_MODELS: Mapping[Resource, type[Command]] = {
+    Resource.ENTITY: CreateEntity,
+    Resource.CUSTOMER: CreateCustomer,
+    Resource.TAX: CreateTax,
+    Resource.ITEM: CreateItem,
+}

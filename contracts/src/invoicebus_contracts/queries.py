@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import limits
-from .resources import Customer, Entity, Item, Tax
+from .resources import RESOURCE_MODELS, Customer, Entity, Item, Tax
+from .topology import Resource
 
 R = TypeVar("R", Entity, Customer, Tax, Item)
 
@@ -36,3 +38,10 @@ class Pagination(BaseModel):
 class ListReply(BaseModel, Generic[R]):
     data: list[R]
     pagination: Pagination
+
+
+#: The reply model of each resource's ``list`` request.
+LIST_REPLY_MODELS: Mapping[Resource, type[ListReply[Any]]] = {
+    resource: ListReply[model]  # type: ignore[valid-type]
+    for resource, model in RESOURCE_MODELS.items()
+}

@@ -6,18 +6,22 @@ the API references' examples, so a reply reads like the documentation.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 
 from pydantic import BaseModel, Field
 
 from .fields import Amount, Timestamp
+from .topology import Resource
 
 
-def _id(prefix: str) -> object:
-    return Field(pattern=rf"^{prefix}_[0-9a-f]{{24}}$")
+def _id(resource: Resource) -> object:
+    return Field(pattern=resource.id_pattern)
 
 
-EntityId = Annotated[str, _id("ent")]
+#: The pattern every ``x-entity-id`` header and ``entity_id`` field must match.
+ENTITY_ID_PATTERN = Resource.ENTITY.id_pattern
+EntityId = Annotated[str, _id(Resource.ENTITY)]
 
 
 class Entity(BaseModel):
@@ -38,7 +42,7 @@ class Entity(BaseModel):
 
 
 class Customer(BaseModel):
-    id: Annotated[str, _id("cust")]
+    id: Annotated[str, _id(Resource.CUSTOMER)]
     name: str
     email: str | None
     address: str | None
@@ -57,7 +61,7 @@ class Customer(BaseModel):
 
 
 class Tax(BaseModel):
-    id: Annotated[str, _id("tax")]
+    id: Annotated[str, _id(Resource.TAX)]
     name: str | None
     rate: Amount
     classification: str | None
@@ -67,7 +71,7 @@ class Tax(BaseModel):
 
 
 class Item(BaseModel):
-    id: Annotated[str, _id("item")]
+    id: Annotated[str, _id(Resource.ITEM)]
     name: str
     description: str | None
     price: Amount | None
@@ -81,4 +85,10 @@ class Item(BaseModel):
     updated_at: Timestamp
 
 
-AnyResource = Entity | Customer | Tax | Item
+#: The model of each resource, as it travels in replies, events and list pages.
+RESOURCE_MODELS: Mapping[Resource, type[Entity | Customer | Tax | Item]] = {
+    Resource.ENTITY: Entity,
+    Resource.CUSTOMER: Customer,
+    Resource.TAX: Tax,
+    Resource.ITEM: Item,
+}

@@ -35,6 +35,17 @@ class Resource(StrEnum):
     def id_prefix(self) -> str:
         return ID_PREFIXES[self]
 
+    @property
+    def id_pattern(self) -> str:
+        """The regular expression of this resource's ids, e.g. ``^cust_[0-9a-f]{24}$``."""
+        return rf"^{self.id_prefix}_[0-9a-f]{{24}}$"
+
+    @property
+    def tenant_scoped(self) -> bool:
+        """Whether the resource belongs to an entity. Entities are the tenants themselves, so
+        they are the one resource that is not scoped to an entity."""
+        return self is not Resource.ENTITY
+
 
 ID_PREFIXES: dict[Resource, str] = {
     Resource.ENTITY: "ent",
