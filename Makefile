@@ -1,6 +1,7 @@
 # invoicebus: `make run` starts the whole system, `make test` runs every test.
-# Needs only Python 3.11+ and a RabbitMQ on localhost (or AMQP_URL); uv is bootstrapped into
-# .tools/, the locked environment into .venv/.
+# Needs Python 3.11+ and a RabbitMQ on localhost (or AMQP_URL); uv is bootstrapped into
+# .tools/, the locked environment into .venv/. The TypeScript client (clients/typescript) also
+# needs Node.js 20+ and npm: `make sync` installs its locked packages, `make test` runs its tests.
 
 PYTHON ?= python3
 UV_VERSION := 0.13.9
@@ -8,10 +9,13 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 # Use the Python that is here; never download one.
 export UV_PYTHON_DOWNLOADS := never
+TS_CLIENT := clients/typescript
+NPM_SYNCED := $(TS_CLIENT)/node_modules/.synced
 
-.PHONY: run test lint format asyncapi sync clean
+.PHONY: run test lint format asyncapi typescript-types sync clean
 
-run: sync
+# Running the system needs no Node.js.
+run: .venv/.synced
 	$(UV) run --frozen invoicebus run
 
 test: sync
@@ -21,6 +25,7 @@ lint: sync
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen mypy
+	cd $(TS_CLIENT) && npm run --silent typecheck
 
 format: sync
 	$(UV) run --frozen ruff format .
@@ -30,7 +35,11 @@ format: sync
 asyncapi: sync
 	$(UV) run --frozen invoicebus asyncapi --yaml -o docs/asyncapi.yaml
 
-sync: .venv/.synced
+# Regenerate the TypeScript client's types (src/contract.ts) from the AsyncAPI document.
+typescript-types: asyncapi $(NPM_SYNCED)
+	cd $(TS_CLIENT) && npm run --silent generate
+
+sync: .venv/.synced $(NPM_SYNCED)
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -40,5 +49,10 @@ $(UV):
 	$(UV) sync --frozen
 	@touch $@
 
+$(NPM_SYNCED): $(TS_CLIENT)/package.json $(TS_CLIENT)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20+ and npm" >&2; exit 1; }
+	cd $(TS_CLIENT) && npm ci --no-audit --no-fund
+	@touch $@
+
 clean:
-	rm -rf $(TOOLS) .venv .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(TOOLS) .venv .pytest_cache .mypy_cache .ruff_cache $(TS_CLIENT)/node_modules $(TS_CLIENT)/dist
