@@ -1,4 +1,5 @@
-"""The README documents the public API: every setting, limit, error code and routing key."""
+"""The README and the wire contract document the public API: every setting, limit, error code
+and routing key."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ import pytest
 from invoicebus.settings import Settings
 from invoicebus_contracts import ErrorCode, Resource, limits
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+WIRE_CONTRACT = (ROOT / "docs" / "wire-contract.md").read_text()
+#: Both summarize the contract: a change must reach both.
+CONTRACT_DOCS = pytest.mark.parametrize("doc", [README, WIRE_CONTRACT], ids=["README", "wire"])
 
 
 def env_names(field: str) -> list[str]:
@@ -28,16 +33,18 @@ def test_every_setting_is_documented(field: str) -> None:
         assert f"`{name}`" in README, f"{name} is missing from the README's configuration table"
 
 
+@CONTRACT_DOCS
 @pytest.mark.parametrize("code", list(ErrorCode))
-def test_every_error_code_is_documented_with_its_status(code: ErrorCode) -> None:
-    assert f"| `{code.value}` | {code.status} |" in README
+def test_every_error_code_is_documented_with_its_status(doc: str, code: ErrorCode) -> None:
+    assert f"| `{code.value}` | {code.status} |" in doc
 
 
+@CONTRACT_DOCS
 @pytest.mark.parametrize("resource", list(Resource))
-def test_every_routing_key_is_documented(resource: Resource) -> None:
+def test_every_routing_key_is_documented(doc: str, resource: Resource) -> None:
     for key in (resource.create_key, resource.created_key, resource.rejected_key,
                 resource.list_key):  # fmt: skip
-        assert f"`{key}`" in README
+        assert f"`{key}`" in doc
 
 
 def limit_values() -> list[tuple[str, object]]:
@@ -48,15 +55,17 @@ def limit_values() -> list[tuple[str, object]]:
     ]
 
 
+@CONTRACT_DOCS
 @pytest.mark.parametrize(("name", "value"), limit_values())
-def test_every_limit_value_is_in_the_limits_table(name: str, value: object) -> None:
-    section = README.split("### Limits", 1)[1].split("\n### ", 1)[0]
+def test_every_limit_value_is_in_the_limits_table(doc: str, name: str, value: object) -> None:
+    section = re.split(r"^##+ Limits$", doc, maxsplit=1, flags=re.MULTILINE)[1]
+    section = re.split(r"^##", section, maxsplit=1, flags=re.MULTILINE)[0]
     numbers = set(re.findall(r"\d+", section))
-    assert str(value) in numbers, f"limits.{name} = {value} is not in the README's limits table"
+    assert str(value) in numbers, f"limits.{name} = {value} is not in the limits table"
 
 
-def test_links_to_the_shared_wire_contract_and_the_sections_the_lead_fills_in() -> None:
-    assert "(../shared/spec/wire-contract.md)" in README
+def test_links_to_the_wire_contract_in_the_repository_and_the_lead_s_sections() -> None:
+    assert "(docs/wire-contract.md)" in README
     assert "(docs/query-language.md)" in README
     assert "## Guarantees" in README
     assert "## Query language" in README
