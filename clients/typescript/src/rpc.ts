@@ -3,7 +3,6 @@
  * its reply by a fresh correlation id, replies through direct reply-to.
  */
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Message, Options } from 'amqplib';
 import { NoReply, Unavailable } from './errors.js';
 import { DIRECT_REPLY_TO } from './wire.js';
@@ -25,7 +24,7 @@ export interface Request {
 
 export class Requester {
   private readonly pending = new Map<string, Pending>();
-  private draining: Promise<unknown> | undefined;
+  private draining: Promise<void> | undefined;
   /** Why the channel closed; a closed requester is replaced by a new one. */
   closed: Error | undefined;
 
@@ -51,8 +50,8 @@ export class Requester {
 
   /** Publishes with publisher confirms and resolves with the reply. */
   async request(request: Request): Promise<ConsumeMessage> {
-    if (this.closed) throw this.closed;
     await this.draining;
+    if (this.closed) throw this.closed;
     const correlationId = randomUUID();
     return new Promise<ConsumeMessage>((resolve, reject) => {
       const timer = setTimeout(
@@ -67,17 +66,30 @@ export class Requester {
       };
       this.pending.set(correlationId, { settle });
       const properties = { ...request.properties, correlationId, replyTo: DIRECT_REPLY_TO, mandatory: true };
-      const flowing = this.channel.publish(request.exchange, request.routingKey, request.body, properties, (err) => {
-        // A nack (or a channel lost before the confirm): the broker does not have the message.
-        if (err) this.pending.get(correlationId)?.settle(new Unavailable(`the broker did not take ${request.routingKey}`));
-      });
-      // The socket's buffer is full: later requests wait until it drains (a closing channel
-      // fails them through `closed` instead).
-      this.draining ??= flowing
-        ? undefined
-        : once(this.channel, 'drain')
-            .catch(() => undefined)
-            .finally(() => (this.draining = undefined));
+      let flowing: boolean;
+      try {
+        flowing = this.channel.publish(request.exchange, request.routingKey, request.body, properties, (err) => {
+          // A nack (or a channel lost before the confirm): the broker does not have the message.
+          if (err) this.pending.get(correlationId)?.settle(new Unavailable(`the broker did not take ${request.routingKey}`));
+        });
+      } catch (error) {
+        // The channel closed meanwhile, or the message cannot be encoded (headers over 64 KiB).
+        return settle(new Unavailable(`cannot publish ${request.routingKey}: ${String(error)}`, { cause: error }));
+      }
+      if (!flowing) this.waitForDrain();
+    });
+  }
+
+  /** The socket's buffer is full: later requests wait until it drains, or until the channel
+   * closes (they then fail with `closed`). */
+  private waitForDrain(): void {
+    this.draining ??= new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.channel.off('drain', done).off('close', done);
+        this.draining = undefined;
+        resolve();
+      };
+      this.channel.on('drain', done).on('close', done);
     });
   }
 
