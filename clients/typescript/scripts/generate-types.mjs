@@ -32,7 +32,7 @@ function payloadOf(doc, message) {
 
 const ERROR_REPLY = '#/components/messages/ErrorReply';
 
-/** Operation `name`'s request payload and its one non-error reply payload. */
+/** An operation's request payload and its one reply payload that is not the error reply. */
 function exchangeOf(doc, operation) {
   const [request] = operation.messages;
   const replies = operation.reply.messages.filter((m) => resolve(doc, m) !== resolve(doc, { $ref: ERROR_REPLY }));
