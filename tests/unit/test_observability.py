@@ -30,6 +30,7 @@ from tests.support.observability import (
     readings,
 )
 
+RUNBOOK = ROOT / "docs/operations.md"
 # What Prometheus accepts in a rules file (rulefmt), and what this project requires on top.
 GROUP_KEYS = {"name", "interval", "limit", "rules", "query_offset", "labels"}
 ALERT_KEYS = {"alert", "expr", "for", "keep_firing_for", "labels", "annotations"}
@@ -74,6 +75,20 @@ def test_the_expected_alerts_exist() -> None:
         "InvoicebusMessagesRequeued",
         "InvoicebusConsumerRestarted",
     } <= alerts
+
+
+def anchors(markdown: str) -> set[str]:
+    """GitHub's anchors of a Markdown document's headings."""
+    headings = re.findall(r"^#+ (.+)$", markdown, re.M)
+    return {re.sub(r"[^a-z0-9 _-]", "", h.lower()).replace(" ", "-") for h in headings}
+
+
+def test_every_alert_has_its_runbook_section() -> None:
+    sections = anchors(RUNBOOK.read_text())
+    for rule in alert_rules():
+        path, anchor = rule["annotations"]["runbook"].split("#")
+        assert (ROOT / path) == RUNBOOK
+        assert anchor == rule["alert"].lower() and anchor in sections, rule["alert"]
 
 
 def test_every_expression_says_which_service_it_reads() -> None:
