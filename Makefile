@@ -12,7 +12,7 @@ export UV_PYTHON_DOWNLOADS := never
 TS_CLIENT := clients/typescript
 NPM_SYNCED := $(TS_CLIENT)/node_modules/.synced
 
-.PHONY: run test lint format asyncapi typescript-types sync clean
+.PHONY: run test lint format asyncapi typescript-types bench sync clean
 
 # Running the system needs no Node.js.
 run: .venv/.synced
@@ -38,6 +38,12 @@ asyncapi: sync
 # Regenerate the TypeScript client's types (src/contract.ts) from the AsyncAPI document.
 typescript-types: asyncapi $(NPM_SYNCED)
 	cd $(TS_CLIENT) && npm run --silent generate
+
+# The services against hand-written baselines (docs/benchmarks.md); minutes at full size, and
+# it rewrites docs/benchmark-results.md and docs/benchmark.png. BENCH_ARGS=--quick: a smoke run.
+# Like run, it needs no Node.js.
+bench: .venv/.synced
+	$(UV) run --frozen python -m benchmarks.run $(BENCH_ARGS)
 
 sync: .venv/.synced $(NPM_SYNCED)
 
