@@ -47,6 +47,7 @@ SCENARIOS: dict[str, Callable[[Context], Awaitable[Result]]] = {
 RESULTS = "benchmark-results.md"
 PLOT = "benchmark.png"
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs"
+FULL = Options()
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -54,17 +55,35 @@ def parse(argv: list[str]) -> argparse.Namespace:
         prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0]
     )
     size = parser.add_argument_group("sizes (defaults: the full run; --quick: a smoke run)")
-    size.add_argument("--commands", type=int, help="commands per round (2000)")
-    size.add_argument("--rounds", type=int, help="rounds; the median is reported (3)")
-    size.add_argument("--window", type=int, help="commands in flight (256)")
-    size.add_argument("--prefetch", type=int, help="INVOICEBUS_PREFETCH of every server (200)")
-    size.add_argument("--warmup", type=int, help="uncounted calls before measuring (50)")
-    size.add_argument("--idle", type=int, help="single commands per round, one at a time (100)")
-    size.add_argument("--list-documents", type=int, help="customers the lists run on (2000)")
-    size.add_argument("--list-requests", type=int, help="list requests per round (500)")
-    size.add_argument("--list-window", type=int, help="list requests in flight (32)")
-    size.add_argument("--sweep", help="in-flight windows of the plot (1,16,64,256)")
-    size.add_argument("--sweep-commands", type=int, help="commands per window of the plot (500)")
+    size.add_argument("--commands", type=int, help=f"commands per round ({FULL.commands})")
+    size.add_argument("--rounds", type=int, help=f"rounds; the median is reported ({FULL.rounds})")
+    size.add_argument("--window", type=int, help=f"commands in flight ({FULL.window})")
+    size.add_argument(
+        "--prefetch", type=int, help=f"INVOICEBUS_PREFETCH of every server ({FULL.prefetch})"
+    )
+    size.add_argument(
+        "--warmup", type=int, help=f"uncounted calls before measuring ({FULL.warmup})"
+    )
+    size.add_argument(
+        "--idle", type=int, help=f"single commands per round, one at a time ({FULL.idle})"
+    )
+    size.add_argument(
+        "--list-documents", type=int, help=f"customers the lists run on ({FULL.list_documents})"
+    )
+    size.add_argument(
+        "--list-requests", type=int, help=f"list requests per round ({FULL.list_requests})"
+    )
+    size.add_argument(
+        "--list-window", type=int, help=f"list requests in flight ({FULL.list_window})"
+    )
+    size.add_argument(
+        "--sweep", help=f"in-flight windows of the plot ({','.join(map(str, FULL.sweep))})"
+    )
+    size.add_argument(
+        "--sweep-commands",
+        type=int,
+        help=f"commands per window of the plot ({FULL.sweep_commands})",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
     parser.add_argument(
         "--without-message-id",
@@ -93,7 +112,7 @@ def options_of(args: argparse.Namespace) -> Options:
     if args.sweep:
         chosen["sweep"] = tuple(int(w) for w in args.sweep.split(","))
     chosen["unkeyed"] = args.without_message_id
-    return dataclasses.replace(QUICK if args.quick else Options(), **chosen)
+    return dataclasses.replace(QUICK if args.quick else FULL, **chosen)
 
 
 def load_average() -> float:
