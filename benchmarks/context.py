@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bson import ObjectId
 
@@ -20,23 +21,29 @@ from .processes import Server, server_environment
 from .systems import System
 
 
+def _size(default: Any, help: str) -> Any:
+    """An option of the run, with its ``--help`` text (``benchmarks.run`` makes the flags)."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass(frozen=True)
 class Options:
-    """The sizes of a run (``python -m benchmarks.run --help`` explains each)."""
+    """The sizes of a run; the defaults are the full run."""
 
-    commands: int = 2000
-    rounds: int = 3
-    window: int = 256
-    prefetch: int = 200
-    warmup: int = 50
-    idle: int = 100
+    commands: int = _size(2000, "commands per round")
+    rounds: int = _size(3, "rounds; the median is reported")
+    window: int = _size(256, "commands in flight")
+    prefetch: int = _size(200, "INVOICEBUS_PREFETCH of every server")
+    warmup: int = _size(50, "uncounted calls before measuring")
+    idle: int = _size(100, "single commands per round, one at a time")
     #: Small on purpose: SecantusDB reads and sorts every document of the entity for each page
     #: (about 0.05 ms per document), so a large list measures the database, not the servers.
-    list_documents: int = 200
-    list_requests: int = 200
-    list_window: int = 32
-    sweep: tuple[int, ...] = (1, 16, 64, 256)
-    sweep_commands: int = 500
+    list_documents: int = _size(200, "customers the lists run on")
+    list_requests: int = _size(200, "list requests per round")
+    list_window: int = _size(32, "list requests in flight")
+    sweep: tuple[int, ...] = _size((1, 16, 64, 256), "in-flight windows of the plot")
+    sweep_commands: int = _size(500, "commands per window of the plot")
+    #: Also run the command service with commands that carry no message_id.
     unkeyed: bool = False
 
 

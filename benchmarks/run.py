@@ -55,35 +55,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
         prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0]
     )
     size = parser.add_argument_group("sizes (defaults: the full run; --quick: a smoke run)")
-    size.add_argument("--commands", type=int, help=f"commands per round ({FULL.commands})")
-    size.add_argument("--rounds", type=int, help=f"rounds; the median is reported ({FULL.rounds})")
-    size.add_argument("--window", type=int, help=f"commands in flight ({FULL.window})")
-    size.add_argument(
-        "--prefetch", type=int, help=f"INVOICEBUS_PREFETCH of every server ({FULL.prefetch})"
-    )
-    size.add_argument(
-        "--warmup", type=int, help=f"uncounted calls before measuring ({FULL.warmup})"
-    )
-    size.add_argument(
-        "--idle", type=int, help=f"single commands per round, one at a time ({FULL.idle})"
-    )
-    size.add_argument(
-        "--list-documents", type=int, help=f"customers the lists run on ({FULL.list_documents})"
-    )
-    size.add_argument(
-        "--list-requests", type=int, help=f"list requests per round ({FULL.list_requests})"
-    )
-    size.add_argument(
-        "--list-window", type=int, help=f"list requests in flight ({FULL.list_window})"
-    )
-    size.add_argument(
-        "--sweep", help=f"in-flight windows of the plot ({','.join(map(str, FULL.sweep))})"
-    )
-    size.add_argument(
-        "--sweep-commands",
-        type=int,
-        help=f"commands per window of the plot ({FULL.sweep_commands})",
-    )
+    for option in dataclasses.fields(Options):
+        if "help" in option.metadata:
+            default = getattr(FULL, option.name)
+            shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+            size.add_argument(
+                f"--{option.name.replace('_', '-')}",
+                type=windows if isinstance(default, tuple) else int,
+                help=f"{option.metadata['help']} ({shown})",
+            )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
     parser.add_argument(
         "--without-message-id",
@@ -103,14 +83,17 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def windows(text: str) -> tuple[int, ...]:
+    """``1,16,64`` → ``(1, 16, 64)``."""
+    return tuple(int(w) for w in text.split(","))
+
+
 def options_of(args: argparse.Namespace) -> Options:
     chosen = {
         f.name: getattr(args, f.name)
         for f in dataclasses.fields(Options)
         if getattr(args, f.name, None) is not None
     }
-    if args.sweep:
-        chosen["sweep"] = tuple(int(w) for w in args.sweep.split(","))
     chosen["unkeyed"] = args.without_message_id
     return dataclasses.replace(QUICK if args.quick else FULL, **chosen)
 

@@ -20,9 +20,9 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 
-import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 
 from invoicebus_contracts import Resource
 
@@ -30,6 +30,8 @@ from .common import (
     CUSTOMERS,
     Config,
     Document,
+    channels,
+    consume_until,
     created_event,
     customer_document,
     entity_of,
@@ -94,36 +96,25 @@ async def write(
     await last.ack(multiple=True)
 
 
-async def main(config: Config, stop: asyncio.Event) -> None:
-    mongo = config.mongo()
-    customers = mongo[config.database][CUSTOMERS]
+async def main(config: Config, db: AsyncDatabase[Document], stop: asyncio.Event) -> None:
     inbox: Inbox = asyncio.Queue()
-    connection = await aio_pika.connect_robust(config.amqp_url)
-    async with connection:
-        consuming = await connection.channel()
-        await consuming.set_qos(prefetch_count=config.prefetch)
-        publishing = await connection.channel(publisher_confirms=True)
-        events = await publishing.get_exchange(config.topology.events_exchange, ensure=False)
-        queue = await consuming.get_queue(
-            config.topology.command_queue(Resource.CUSTOMER), ensure=False
-        )
+    queue = config.topology.command_queue(Resource.CUSTOMER)
+    async with channels(config, queue, confirms=True) as bus:
+        events = await bus.publishing.get_exchange(config.topology.events_exchange, ensure=False)
+
+        async def work() -> None:
+            while True:
+                await write(await next_batch(inbox), db[CUSTOMERS], events)
 
         async def receive(message: AbstractIncomingMessage) -> None:
             inbox.put_nowait(message)
 
-        async def work() -> None:
-            while True:
-                await write(await next_batch(inbox), customers, events)
-
         worker = asyncio.create_task(work())
-        tag = await queue.consume(receive)
-        await stop.wait()
-        await queue.cancel(tag)
+        await consume_until(stop, bus.queue, receive)
         # Unsettled messages go back to the broker when the connection closes.
         worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await worker
-    await mongo.close()
 
 
 if __name__ == "__main__":

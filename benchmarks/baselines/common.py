@@ -14,15 +14,17 @@ import asyncio
 import json
 import os
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractIncomingMessage
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from bson import ObjectId
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 
 from invoicebus_contracts import (
     CONTENT_TYPE,
@@ -68,21 +70,53 @@ class Config:
             prefetch=int(env.get("INVOICEBUS_PREFETCH", "16")),
         )
 
-    def mongo(self) -> AsyncMongoClient[Document]:
-        return AsyncMongoClient(self.mongodb_url, tz_aware=True)
+
+Main = Callable[[Config, AsyncDatabase[Document], asyncio.Event], Awaitable[None]]
+Handler = Callable[[AbstractIncomingMessage], Awaitable[None]]
 
 
-def serve(main: Callable[[Config, asyncio.Event], Awaitable[None]]) -> None:
-    """Run ``main(config, stop)`` until SIGTERM or SIGINT sets ``stop``."""
+def serve(main: Main) -> None:
+    """Run ``main(config, db, stop)`` until SIGTERM or SIGINT sets ``stop``."""
 
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await main(Config.from_env(), stop)
+        config = Config.from_env()
+        mongo: AsyncMongoClient[Document] = AsyncMongoClient(config.mongodb_url, tz_aware=True)
+        try:
+            await main(config, mongo[config.database], stop)
+        finally:
+            await mongo.close()
 
     asyncio.run(run())
+
+
+@dataclass(frozen=True)
+class Channels:
+    queue: AbstractQueue  # on a consuming channel with the prefetch window
+    publishing: AbstractChannel  # a channel of its own for what the server publishes
+
+
+@asynccontextmanager
+async def channels(config: Config, queue: str, *, confirms: bool) -> AsyncIterator[Channels]:
+    """A connection with ``queue`` to consume and a channel to publish on (with publisher
+    confirms when ``confirms``), closed at the end of the block."""
+    connection = await aio_pika.connect_robust(config.amqp_url)
+    async with connection:
+        consuming = await connection.channel()
+        await consuming.set_qos(prefetch_count=config.prefetch)
+        publishing = await connection.channel(publisher_confirms=confirms)
+        yield Channels(await consuming.get_queue(queue, ensure=False), publishing)
+
+
+async def consume_until(stop: asyncio.Event, queue: AbstractQueue, handle: Handler) -> None:
+    """Hand every delivery of ``queue`` to ``handle`` (each in a task of its own) until
+    ``stop`` is set."""
+    tag = await queue.consume(handle)
+    await stop.wait()
+    await queue.cancel(tag)
 
 
 def entity_of(message: AbstractIncomingMessage) -> str | None:

@@ -15,28 +15,31 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
-import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
+from pymongo.asynchronous.database import AsyncDatabase
 
 from invoicebus_contracts import Resource
 
-from .common import CUSTOMERS, Config, created_event, customer_document, entity_of, serve
+from .common import (
+    CUSTOMERS,
+    Config,
+    Document,
+    channels,
+    consume_until,
+    created_event,
+    customer_document,
+    entity_of,
+    serve,
+)
 
 log = logging.getLogger(__name__)
 
 
-async def main(config: Config, stop: asyncio.Event) -> None:
-    mongo = config.mongo()
-    customers = mongo[config.database][CUSTOMERS]
-    connection = await aio_pika.connect_robust(config.amqp_url)
-    async with connection:
-        consuming = await connection.channel()
-        await consuming.set_qos(prefetch_count=config.prefetch)
-        publishing = await connection.channel(publisher_confirms=True)
-        events = await publishing.get_exchange(config.topology.events_exchange, ensure=False)
-        queue = await consuming.get_queue(
-            config.topology.command_queue(Resource.CUSTOMER), ensure=False
-        )
+async def main(config: Config, db: AsyncDatabase[Document], stop: asyncio.Event) -> None:
+    customers = db[CUSTOMERS]
+    queue = config.topology.command_queue(Resource.CUSTOMER)
+    async with channels(config, queue, confirms=True) as bus:
+        events = await bus.publishing.get_exchange(config.topology.events_exchange, ensure=False)
 
         async def handle(message: AbstractIncomingMessage) -> None:
             doc = customer_document(message.body, entity_of(message), datetime.now(UTC))
@@ -54,10 +57,7 @@ async def main(config: Config, stop: asyncio.Event) -> None:
                 return
             await message.ack()
 
-        tag = await queue.consume(handle)
-        await stop.wait()
-        await queue.cancel(tag)
-    await mongo.close()
+        await consume_until(stop, bus.queue, handle)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,17 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from invoicebus_contracts import CONTENT_TYPE, Header, Resource
 
-from .common import CUSTOMERS, ENTITIES, Config, Document, entity_of, resource, serve
+from .common import (
+    CUSTOMERS,
+    ENTITIES,
+    Config,
+    Document,
+    channels,
+    consume_until,
+    entity_of,
+    resource,
+    serve,
+)
 
 #: Internal fields a page never needs (everything the services prefix with ``_`` but the id).
 _INTERNAL = {"_search": 0, "_idem": 0, "_event": 0, "_pending": 0}
@@ -90,17 +100,11 @@ class Pages:
         }
 
 
-async def main(config: Config, stop: asyncio.Event) -> None:
-    mongo = config.mongo()
-    pages = Pages(mongo[config.database])
-    connection = await aio_pika.connect_robust(config.amqp_url)
-    async with connection:
-        consuming = await connection.channel()
-        await consuming.set_qos(prefetch_count=config.prefetch)
-        replying = await connection.channel(publisher_confirms=False)
-        queue = await consuming.get_queue(
-            config.topology.query_queue(Resource.CUSTOMER), ensure=False
-        )
+async def main(config: Config, db: AsyncDatabase[Document], stop: asyncio.Event) -> None:
+    pages = Pages(db)
+    queue = config.topology.query_queue(Resource.CUSTOMER)
+    async with channels(config, queue, confirms=False) as bus:
+        replies = bus.publishing.default_exchange
 
         async def handle(message: AbstractIncomingMessage) -> None:
             try:
@@ -110,7 +114,7 @@ async def main(config: Config, stop: asyncio.Event) -> None:
             except BadRequest as exc:
                 status, body = exc.status, exc.body
             if message.reply_to:
-                await replying.default_exchange.publish(
+                await replies.publish(
                     aio_pika.Message(
                         json.dumps(body).encode(),
                         content_type=CONTENT_TYPE,
@@ -122,10 +126,7 @@ async def main(config: Config, stop: asyncio.Event) -> None:
                 )
             await message.ack()
 
-        tag = await queue.consume(handle)
-        await stop.wait()
-        await queue.cancel(tag)
-    await mongo.close()
+        await consume_until(stop, bus.queue, handle)
 
 
 if __name__ == "__main__":
