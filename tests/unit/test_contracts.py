@@ -180,3 +180,30 @@ def test_topology_names_follow_the_contract() -> None:
     assert Resource.TAX.rejected_key == "tax.rejected"
     assert Resource.ENTITY.list_key == "entity.list"
     assert [r.id_prefix for r in Resource] == ["ent", "cust", "tax", "item"]
+
+
+def test_declarations_bind_every_queue_once_to_a_declared_exchange() -> None:
+    topology = Topology("p")
+    declared = topology.declarations(delivery_limit=3)
+    exchanges = {e.name: e.kind.value for e in declared.exchanges}
+    assert exchanges == {
+        "p.commands": "topic", "p.events": "topic", "p.queries": "direct", "p.dlx": "topic"
+    }  # fmt: skip
+    assert sorted(b.queue for b in declared.bindings) == sorted(q.name for q in declared.queues)
+    assert {b.exchange for b in declared.bindings} <= exchanges.keys()
+    for resource in Resource:
+        command = declared.queue(topology.command_queue(resource))
+        assert declared.binding(command.name).routing_key == resource.create_key
+        assert command.amqp_arguments == {
+            "x-queue-type": "quorum",
+            "x-dead-letter-exchange": "p.dlx",
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+            "x-delivery-limit": 3,
+        }
+        query = declared.queue(topology.query_queue(resource))
+        assert declared.binding(query.name).exchange == "p.queries"
+        assert query.amqp_arguments == {"x-queue-type": "quorum"}
+    # Browsing dead letters counts as deliveries: a quorum queue's default limit would drop them.
+    assert declared.queue("p.dead-letter").amqp_arguments == {"x-queue-type": "classic"}
+    assert declared.binding("p.dead-letter").routing_key == "#"

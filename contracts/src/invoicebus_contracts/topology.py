@@ -1,11 +1,19 @@
-"""Exchange, queue, routing-key and header names: the addresses of the wire contract."""
+"""The addresses of the wire contract: exchange, queue, routing-key and header names, and the
+declarations (exchange kinds, queue types and arguments, bindings) every declarer must use.
+
+Plain data, no broker library: the SDK declares it with aio-pika, the services describe their
+consumers with it, and the AsyncAPI document is generated from it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 DEFAULT_PREFIX = "invoicebus"
+#: Deliveries of a command before the broker dead-letters it (the queues' x-delivery-limit).
+DEFAULT_DELIVERY_LIMIT = 10
 
 
 class Resource(StrEnum):
@@ -103,3 +111,103 @@ class Topology:
 
     def query_queue(self, resource: Resource) -> str:
         return f"{self.prefix}.{resource.list_key}"
+
+    def declarations(self, delivery_limit: int = DEFAULT_DELIVERY_LIMIT) -> Declarations:
+        """Every exchange, queue and binding of the contract under this prefix.
+
+        A queue declared twice with different arguments is refused by the broker
+        (PRECONDITION_FAILED), so ``delivery_limit`` must be the services' setting.
+        """
+        topic, direct = ExchangeKind.TOPIC, ExchangeKind.DIRECT
+        command_arguments: dict[str, str | int] = {
+            "x-dead-letter-exchange": self.dead_letter_exchange,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",  # required by at-least-once dead-lettering
+            "x-delivery-limit": delivery_limit,
+        }
+        queues = [
+            # Classic, not quorum: RabbitMQ 4 gives quorum queues a default delivery limit
+            # (20), and browsing the dead letters (get, then requeue) counts as deliveries; past
+            # the limit a queue with no dead-letter exchange of its own would drop them. A
+            # durable classic queue with persistent messages keeps them however often they are
+            # looked at.
+            Queue(self.dead_letter_queue, QueueType.CLASSIC),
+            *(Queue(self.command_queue(r), QueueType.QUORUM, command_arguments) for r in Resource),
+            *(Queue(self.query_queue(r), QueueType.QUORUM) for r in Resource),
+        ]
+        bindings = [
+            Binding(self.dead_letter_exchange, self.dead_letter_queue, "#"),
+            *(
+                Binding(self.commands_exchange, self.command_queue(r), r.create_key)
+                for r in Resource
+            ),
+            *(Binding(self.queries_exchange, self.query_queue(r), r.list_key) for r in Resource),
+        ]
+        return Declarations(
+            exchanges=(
+                Exchange(self.commands_exchange, topic),
+                Exchange(self.events_exchange, topic),
+                Exchange(self.queries_exchange, direct),
+                Exchange(self.dead_letter_exchange, topic),
+            ),
+            queues=tuple(queues),
+            bindings=tuple(bindings),
+        )
+
+
+class ExchangeKind(StrEnum):
+    TOPIC = "topic"
+    DIRECT = "direct"
+
+
+class QueueType(StrEnum):
+    QUORUM = "quorum"
+    CLASSIC = "classic"
+
+
+@dataclass(frozen=True)
+class Exchange:
+    name: str
+    kind: ExchangeKind
+    durable: bool = True
+
+
+@dataclass(frozen=True)
+class Queue:
+    name: str
+    queue_type: QueueType
+    #: The optional arguments besides ``x-queue-type``.
+    arguments: Mapping[str, str | int] = field(default_factory=dict, hash=False)
+    durable: bool = True
+
+    @property
+    def amqp_arguments(self) -> dict[str, str | int]:
+        """The arguments as the broker receives (and compares) them, queue type included."""
+        return {"x-queue-type": self.queue_type.value, **self.arguments}
+
+
+@dataclass(frozen=True)
+class Binding:
+    exchange: str
+    queue: str
+    routing_key: str
+
+
+@dataclass(frozen=True)
+class Declarations:
+    """What a declarer creates, in order: exchanges, then queues, then their bindings."""
+
+    exchanges: tuple[Exchange, ...]
+    queues: tuple[Queue, ...]
+    bindings: tuple[Binding, ...]
+
+    def exchange(self, name: str) -> Exchange:
+        return next(e for e in self.exchanges if e.name == name)
+
+    def queue(self, name: str) -> Queue:
+        return next(q for q in self.queues if q.name == name)
+
+    def binding(self, queue: str) -> Binding:
+        """The binding of a queue (each queue of the contract is bound exactly once)."""
+        [found] = [b for b in self.bindings if b.queue == queue]
+        return found
