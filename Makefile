@@ -51,7 +51,7 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
-.venv/.synced: $(UV) pyproject.toml uv.lock contracts/pyproject.toml
+.venv/.synced: $(UV) pyproject.toml uv.lock contracts/pyproject.toml clients/python/pyproject.toml
 	$(UV) sync --frozen
 	@touch $@
 

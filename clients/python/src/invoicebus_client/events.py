@@ -1,0 +1,35 @@
+"""Events as a subscriber sees them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from aio_pika.abc import AbstractIncomingMessage
+
+from invoicebus_contracts import Header
+
+from .decoding import json_or_text, text
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    id: str | None
+    entity_id: str | None
+    correlation_id: str | None
+    body: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def event_from(message: AbstractIncomingMessage) -> Event:
+    headers = message.headers or {}
+    return Event(
+        type=text(headers.get(Header.EVENT_TYPE.value)) or message.routing_key or "",
+        id=message.message_id,
+        entity_id=text(headers.get(Header.ENTITY_ID.value)),
+        correlation_id=message.correlation_id,
+        body=json_or_text(message.body),
+    )
