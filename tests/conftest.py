@@ -11,8 +11,8 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from invoicebus.adapters.mongo.client import Document, connect
-from invoicebus.adapters.rabbit.topology import declare_topology, delete_topology
 from invoicebus.settings import Settings
+from invoicebus_client.topology import declare_topology, delete_topology
 from tests.support.amqp import RawClient
 from tests.support.backends import Backends, backends
 

@@ -21,6 +21,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from pydantic import BaseModel
 
+from invoicebus_client import DEFAULT_TIMEOUT, ClientError, ErrorReply, InvoicebusClient
 from invoicebus_contracts import (
     CreateCustomer,
     CreateEntity,
@@ -33,7 +34,6 @@ from invoicebus_contracts.errors import ErrorCode, ErrorDetail, error_body
 from invoicebus_contracts.fields import decimal_to_json
 from invoicebus_contracts.wire import InvalidMessage, decode_json, parse
 
-from .client import DEFAULT_TIMEOUT, ClientError, ErrorReply, InvoicebusClient
 from .settings import Settings
 
 T = TypeVar("T")

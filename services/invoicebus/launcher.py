@@ -25,8 +25,9 @@ from types import FrameType
 
 import aio_pika
 
+from invoicebus_client import redacted
+
 from .adapters.mongo.embedded import EmbeddedMongo
-from .client import redacted
 from .runtime import configure_logging
 from .settings import Settings
 

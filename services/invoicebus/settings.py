@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from invoicebus_contracts import DEFAULT_PREFIX, Topology
+from invoicebus_contracts import DEFAULT_DELIVERY_LIMIT, DEFAULT_PREFIX, Topology
 
 
 class Settings(BaseSettings):
@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     #: Messages a consumer holds unacknowledged at once (per queue).
     prefetch: int = Field(default=16, ge=1, le=1000)
     #: Quorum-queue redeliveries before the broker dead-letters a message (x-delivery-limit).
-    delivery_limit: int = Field(default=10, ge=1)
+    delivery_limit: int = Field(default=DEFAULT_DELIVERY_LIMIT, ge=1)
     #: How long a command waits out a database or broker outage before it is handed back to
     #: the broker (nack + requeue, counted against ``delivery_limit``).
     transient_retry_seconds: float = Field(default=120.0, gt=0)

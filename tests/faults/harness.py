@@ -34,7 +34,7 @@ from aio_pika.abc import (
 
 from invoicebus.adapters.mongo.client import Document, connect
 from invoicebus.adapters.mongo.embedded import free_port
-from invoicebus.adapters.rabbit.topology import declare_topology
+from invoicebus_client.topology import declare_topology
 
 COMMAND = "customer.create"
 COLLECTION = "customers"

@@ -26,10 +26,10 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from invoicebus.adapters.mongo.client import connect
-from invoicebus.adapters.rabbit.topology import declare_topology, delete_topology
 from invoicebus.commands.registry import COMMANDS
 from invoicebus.runtime import dead_consumers
 from invoicebus.settings import Settings
+from invoicebus_client.topology import declare_topology, delete_topology
 from invoicebus_contracts import ErrorCode, ListRequest, Resource, limits
 from tests.support.amqp import RawClient, Reply
 

@@ -15,8 +15,8 @@ from typing import Any
 import aio_pika
 import pytest
 
-from invoicebus.adapters.rabbit.topology import delete_topology
 from invoicebus.settings import Settings
+from invoicebus_client.topology import delete_topology
 from invoicebus_contracts import Resource, Topology
 from tests.support.amqp import RawClient, body, peek_queue
 

@@ -11,8 +11,8 @@ from urllib.parse import urlparse, urlunparse
 
 import pytest
 
-from invoicebus.client import InvoicebusClient
 from invoicebus.settings import Settings
+from invoicebus_client import InvoicebusClient
 from invoicebus_contracts import Resource
 
 pytestmark = pytest.mark.usefixtures("command_service")

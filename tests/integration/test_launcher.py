@@ -15,7 +15,7 @@ import aio_pika
 import pytest
 
 from invoicebus.adapters.mongo.embedded import free_port
-from invoicebus.adapters.rabbit.topology import declare_topology, delete_topology
+from invoicebus_client.topology import declare_topology, delete_topology
 from invoicebus_contracts import Topology
 from tests.support.amqp import RawClient
 from tests.support.backends import Backends

@@ -17,7 +17,7 @@ import aio_pika
 import pytest
 
 from invoicebus.adapters.mongo.client import connect
-from invoicebus.adapters.rabbit.topology import delete_topology
+from invoicebus_client.topology import delete_topology
 from invoicebus_contracts import Topology
 from tests.faults.harness import ServiceProcess
 from tests.support.amqp import RawClient

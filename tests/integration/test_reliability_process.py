@@ -21,9 +21,9 @@ import pytest
 from invoicebus import metrics
 from invoicebus.adapters.mongo.client import connect
 from invoicebus.adapters.mongo.embedded import EmbeddedMongo
-from invoicebus.adapters.rabbit.topology import declare_topology, delete_topology
 from invoicebus.runtime import consumer_alive, dead_consumers, subscribers, watch_consumers
 from invoicebus.settings import Settings
+from invoicebus_client.topology import declare_topology, delete_topology
 from tests.faults.harness import ServiceProcess, queue_depth
 from tests.support.amqp import RawClient, peek_queue
 from tests.support.backends import Backends

@@ -1,7 +1,8 @@
 """A raw AMQP client for tests: aio-pika and JSON only, no project code.
 
 It plays the part of a client written in any language, so tests prove the wire contract
-itself, not the project's own helpers.
+itself, not the project's own helpers. (``peek_queue`` only looks at what arrived; it browses
+with the SDK's helper.)
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage, AbstractQueue
+
+from invoicebus_client.deadletters import browse
 
 
 @dataclass
@@ -149,14 +152,6 @@ async def peek_queue(
     """Every message in a queue, left in place (fetched unacked; returned on channel close)."""
     connection = await aio_pika.connect(url)
     try:
-        channel = await connection.channel()
-        queue = await channel.get_queue(queue_name, ensure=False)
-        messages: list[AbstractIncomingMessage] = []
-        while len(messages) < limit:
-            message = await queue.get(no_ack=False, fail=False, timeout=5)
-            if message is None:
-                break
-            messages.append(message)
-        return messages
+        return await browse(await connection.channel(), queue_name, limit)
     finally:
         await connection.close()

@@ -6,13 +6,13 @@ import asyncio
 import logging
 
 from faststream import FastStream
-from faststream.rabbit import ExchangeType
+
+from invoicebus_client.topology import declare_topology_at
 
 from ..adapters.mongo.client import connect
 from ..adapters.mongo.store import Store
-from ..adapters.rabbit.consuming import exchange, quorum_queue, subscribe_each
+from ..adapters.rabbit.consuming import subscribe_each
 from ..adapters.rabbit.messenger import RabbitMessenger
-from ..adapters.rabbit.topology import command_queue_arguments, declare_topology_at
 from ..runtime import configure_logging, make_broker, readiness, serve
 from ..settings import Settings
 from .consumer import CommandConsumer
@@ -34,14 +34,10 @@ def create_app(settings: Settings) -> FastStream:
     store = Store(mongo[settings.database])
     pipeline = CommandPipeline(store, RabbitMessenger(broker, topology), COMMANDS)
     consumer = CommandConsumer(pipeline, settings.transient_retry_seconds)
-    arguments = command_queue_arguments(topology, settings.delivery_limit)
     subscribe_each(
         broker,
-        exchange(topology.commands_exchange, ExchangeType.TOPIC),
-        {
-            resource: quorum_queue(topology.command_queue(resource), resource.create_key, arguments)
-            for resource in COMMANDS
-        },
+        topology.declarations(settings.delivery_limit),
+        {resource: topology.command_queue(resource) for resource in COMMANDS},
         prefetch=settings.prefetch,
         consume=consumer.consume,
     )

@@ -6,14 +6,15 @@ import asyncio
 import logging
 
 from faststream import FastStream
-from faststream.rabbit import ExchangeType
+
+from invoicebus_client.topology import declare_topology_at
+from invoicebus_contracts import Resource
 
 from ..adapters.mongo.client import connect
 from ..adapters.mongo.reader import Reader
 from ..adapters.mongo.store import Store
-from ..adapters.rabbit.consuming import exchange, quorum_queue, subscribe_each
+from ..adapters.rabbit.consuming import subscribe_each
 from ..adapters.rabbit.messenger import RabbitMessenger
-from ..adapters.rabbit.topology import QUERIES, declare_topology_at, query_queue_arguments
 from ..runtime import configure_logging, make_broker, readiness, serve
 from ..settings import Settings
 from .consumer import QueryConsumer
@@ -33,13 +34,8 @@ def create_app(settings: Settings) -> FastStream:
     consumer = QueryConsumer(QueryService(reader, Store(db)), RabbitMessenger(broker, topology))
     subscribe_each(
         broker,
-        exchange(topology.queries_exchange, ExchangeType.DIRECT),
-        {
-            resource: quorum_queue(
-                topology.query_queue(resource), resource.list_key, query_queue_arguments()
-            )
-            for resource in QUERIES
-        },
+        topology.declarations(settings.delivery_limit),
+        {resource: topology.query_queue(resource) for resource in Resource},
         prefetch=settings.prefetch,
         consume=consumer.consume,
     )

@@ -1,4 +1,6 @@
-"""Turning FastStream's RabbitMQ messages into library-free envelopes, and queue descriptions."""
+"""Turning FastStream's RabbitMQ messages into library-free envelopes, and subscribing to the
+contract's queues as ``Topology.declarations()`` describes them (FastStream declares them too,
+so any other argument would be refused by the broker)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from faststream.rabbit import (
     RabbitQueue,
 )
 
-from invoicebus_contracts import Header, Resource
+from invoicebus_contracts import Declarations, Header, Resource
 
 from .messenger import Envelope
 
@@ -47,15 +49,24 @@ def envelope_from(msg: RabbitMessage) -> Envelope:
     )
 
 
-def quorum_queue(name: str, routing_key: str, arguments: dict[str, Any]) -> RabbitQueue:
-    args: Any = {k: v for k, v in arguments.items() if k != "x-queue-type"}
-    return RabbitQueue(
-        name, queue_type=QueueType.QUORUM, durable=True, arguments=args, routing_key=routing_key
+def rabbit_queue(declarations: Declarations, name: str) -> RabbitQueue:
+    """FastStream's description of a declared queue, with the routing key it is bound with."""
+    queue = declarations.queue(name)
+    # Passed as one table: RabbitQueue's overloads tie each queue type to literal arguments.
+    # FastStream adds x-queue-type itself, from queue_type.
+    options: dict[str, Any] = {
+        "queue_type": QueueType(queue.queue_type.value),
+        "durable": queue.durable,
+        "arguments": dict(queue.arguments),
+    }
+    return RabbitQueue(queue.name, routing_key=declarations.binding(name).routing_key, **options)
+
+
+def rabbit_exchange(declarations: Declarations, name: str) -> RabbitExchange:
+    exchange = declarations.exchange(name)
+    return RabbitExchange(
+        exchange.name, type=ExchangeType(exchange.kind.value), durable=exchange.durable
     )
-
-
-def exchange(name: str, kind: ExchangeType) -> RabbitExchange:
-    return RabbitExchange(name, type=kind, durable=True)
 
 
 Consume = Callable[[Resource, RabbitMessage], Awaitable[None]]
@@ -63,23 +74,26 @@ Consume = Callable[[Resource, RabbitMessage], Awaitable[None]]
 
 def subscribe_each(
     broker: RabbitBroker,
-    source: RabbitExchange,
-    queues: Mapping[Resource, RabbitQueue],
+    declarations: Declarations,
+    queues: Mapping[Resource, str],
     *,
     prefetch: int,
     consume: Consume,
 ) -> None:
-    """One subscriber per queue: raw bytes in, acks left to ``consume``, no automatic reply.
+    """One subscriber per queue (by name, as ``declarations`` has it, bound to its exchange):
+    raw bytes in, acks left to ``consume``, no automatic reply.
 
     They share a channel whose prefetch window bounds the messages each consumer holds at once;
     without one the broker pushes a whole backlog and every message is handled concurrently.
     """
     channel = Channel(prefetch_count=prefetch)
 
-    def bind(resource: Resource, queue: RabbitQueue) -> None:
+    def bind(resource: Resource, name: str) -> None:
+        source = declarations.binding(name).exchange
+
         @broker.subscriber(
-            queue,
-            source,
+            rabbit_queue(declarations, name),
+            rabbit_exchange(declarations, source),
             channel=channel,
             ack_policy=AckPolicy.MANUAL,
             no_reply=True,
@@ -88,5 +102,5 @@ def subscribe_each(
         async def handle(body: bytes, msg: RabbitMessage) -> None:
             await consume(resource, msg)
 
-    for resource, queue in queues.items():
-        bind(resource, queue)
+    for resource, name in queues.items():
+        bind(resource, name)
