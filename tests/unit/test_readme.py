@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from invoicebus.settings import Settings
-from invoicebus_contracts import ErrorCode, Resource, limits
+from invoicebus_contracts import ErrorCode, Resource, Topology, limits
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
@@ -69,3 +69,23 @@ def test_links_to_the_wire_contract_in_the_repository_and_the_lead_s_sections() 
     assert "(docs/query-language.md)" in README
     assert "## Guarantees" in README
     assert "## Query language" in README
+
+
+def test_the_topology_table_says_what_is_declared() -> None:
+    section = README.split("### Exchanges and queues", 1)[1].split("\n### ", 1)[0]
+    rows = {line.split("|")[1].strip(" `"): line for line in section.splitlines() if "| `" in line}
+    topology = Topology()
+    declared = topology.declarations()
+    for exchange in declared.exchanges:
+        assert f"| {exchange.kind} exchange, durable |" in rows[exchange.name]
+    assert "| classic queue, durable |" in rows[topology.dead_letter_queue]
+    for queue, row in (
+        (
+            declared.queue(topology.command_queue(Resource.ITEM)),
+            rows["invoicebus.<resource>.create"],
+        ),
+        (declared.queue(topology.query_queue(Resource.ITEM)), rows["invoicebus.<resource>.list"]),
+    ):
+        assert f"| {queue.queue_type} queue |" in row
+        for key, value in queue.arguments.items():
+            assert f"`{key}: {value}`" in row

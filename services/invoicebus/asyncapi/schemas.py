@@ -1,0 +1,136 @@
+"""``components/schemas``: the contract models' own JSON schemas (pydantic), and the headers."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from invoicebus_contracts import (
+    COMMAND_MODELS,
+    ENTITY_ID_PATTERN,
+    LIST_REPLY_MODELS,
+    RESOURCE_MODELS,
+    ErrorBody,
+    ErrorCode,
+    Header,
+    ListRequest,
+    Rejected,
+    Resource,
+    Topology,
+)
+from invoicebus_contracts.fields import decimal_to_json
+
+from .names import SCHEMA_REF
+
+STATUSES = sorted({200, 201, *(code.status for code in ErrorCode)})
+
+
+def schemas() -> dict[str, Any]:
+    """Every payload schema, with shared definitions under ``components/schemas``."""
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        *((m, "validation") for m in COMMAND_MODELS.values()),
+        (ListRequest, "validation"),
+        *((m, "serialization") for m in RESOURCE_MODELS.values()),
+        *((m, "serialization") for m in LIST_REPLY_MODELS.values()),
+        (Rejected, "serialization"),
+        (ErrorBody, "serialization"),
+    ]
+    keys, top = models_json_schema(models, ref_template=SCHEMA_REF)
+    found: dict[str, Any] = _tidy(top.get("$defs", {}))
+    for (model, mode), schema in keys.items():
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        assert name in found, f"{model.__name__} ({mode}) has no schema"
+    return dict(sorted(found.items()))
+
+
+def schema_name(model: type[BaseModel], mode: JsonSchemaMode) -> str:
+    """The name ``schemas()`` gives a model's schema (pydantic's, e.g. ``ListReply_Customer_``)."""
+    keys, _ = models_json_schema([(model, mode)], ref_template=SCHEMA_REF)
+    ref: str = next(iter(keys.values()))["$ref"]
+    return ref.rsplit("/", 1)[-1]
+
+
+#: pydantic leaves Decimal constraints as its own keywords; these are their JSON Schema names.
+_BOUNDS = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
+
+
+def _tidy(schema: Any) -> Any:
+    """Decimal fields as the wire has them: JSON numbers with standard bounds, their decimal
+    places under ``x-decimal-places``."""
+    if isinstance(schema, list):
+        return [_tidy(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if "decimal_places" not in schema:
+        return {key: _tidy(value) for key, value in schema.items()}
+    number: dict[str, Any] = {"type": "number"}
+    for key, value in schema.items():
+        if key in _BOUNDS:
+            number[_BOUNDS[key]] = Decimal(str(value))
+        elif key == "decimal_places":
+            number["x-decimal-places"] = value
+        elif key != "anyOf":
+            number[key] = value
+    return {k: decimal_to_json(v) if isinstance(v, Decimal) else v for k, v in number.items()}
+
+
+def header_schemas(topology: Topology) -> dict[str, Any]:
+    entity_id = {
+        "type": "string",
+        "pattern": ENTITY_ID_PATTERN,
+        "description": "The entity the message acts on. Optional on commands and list requests:"
+        " the first created entity by default. An unknown id is entity_not_found (404).",
+    }
+    return {
+        "RequestHeaders": {
+            "type": "object",
+            "properties": {Header.ENTITY_ID.value: entity_id},
+        },
+        "ReplyHeaders": {
+            "type": "object",
+            "required": [Header.STATUS.value],
+            "properties": {
+                Header.STATUS.value: {
+                    "type": "integer",
+                    "enum": STATUSES,
+                    "description": "HTTP-style status: 200 list, 201 created, 4xx refused,"
+                    " 500 internal error.",
+                }
+            },
+        },
+        "EventHeaders": {
+            "type": "object",
+            "required": [Header.EVENT_TYPE.value],
+            "properties": {
+                Header.EVENT_TYPE.value: {
+                    "type": "string",
+                    "description": "The routing key, e.g. customer.created.",
+                },
+                Header.ENTITY_ID.value: entity_id,
+            },
+        },
+        "DeadLetterHeaders": {
+            "type": "object",
+            "description": "The original message's headers plus why it was refused. Messages"
+            " the broker dead-lettered itself (delivery limit reached) carry x-death instead.",
+            "properties": {
+                Header.ERROR_CODE.value: {"type": "string", "enum": [c.value for c in ErrorCode]},
+                Header.ERROR_MESSAGE.value: {"type": "string"},
+                Header.ERROR.value: {"type": "string", "description": "The error body as JSON."},
+                Header.ORIGINAL_EXCHANGE.value: {
+                    "type": "string",
+                    "examples": [topology.commands_exchange],
+                },
+                Header.ORIGINAL_ROUTING_KEY.value: {
+                    "type": "string",
+                    "examples": [Resource.CUSTOMER.create_key],
+                },
+                Header.DEAD_LETTERED_AT.value: {"type": "string", "format": "date-time"},
+                Header.ENTITY_ID.value: entity_id,
+                "x-death": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+    }
