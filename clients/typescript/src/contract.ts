@@ -173,8 +173,14 @@ export interface ListReplyCustomer {
  * ``tax.create``: a tax rate of the entity; ``classification`` is unique per entity.
  */
 export interface CreateTax {
+  /**
+   * Percent, 0..100, e.g. 22 or 9.5
+   */
   rate: number;
   name?: string | null;
+  /**
+   * Unique per entity, e.g. standard
+   */
   classification?: string | null;
 }
 export interface Tax {
@@ -196,13 +202,21 @@ export interface ListReplyTax {
 export interface CreateItem {
   name: string;
   description?: string | null;
+  /**
+   * Net unit price
+   */
   price?: number | null;
+  /**
+   * Gross unit price (instead of price)
+   */
   gross_price?: number | null;
   /**
    * @maxItems 10
    */
   taxes?: TaxRef[];
   /**
+   * Existing tax id
+   *
    * @maxItems 10
    */
   tax_ids?: string[];
@@ -216,7 +230,13 @@ export interface CreateItem {
  * ``{"classification": "standard"}`` (look an existing one up).
  */
 export interface TaxRef {
+  /**
+   * Tax by rate (reused or created)
+   */
   rate?: number | null;
+  /**
+   * Existing tax by classification
+   */
   classification?: string | null;
 }
 export interface Item {

@@ -81,17 +81,21 @@ class CreateCustomer(PartyFields):
 class CreateTax(Command):
     """``tax.create``: a tax rate of the entity; ``classification`` is unique per entity."""
 
-    rate: Rate
+    rate: Rate = Field(description="Percent, 0..100, e.g. 22 or 9.5")
     name: Text | None = None
-    classification: Classification | None = None
+    classification: Classification | None = Field(
+        default=None, description="Unique per entity, e.g. standard"
+    )
 
 
 class TaxRef(Command):
     """An item's inline tax: ``{"rate": 22}`` (reuse or create one with that rate) or
     ``{"classification": "standard"}`` (look an existing one up)."""
 
-    rate: Rate | None = None
-    classification: Classification | None = None
+    rate: Rate | None = Field(default=None, description="Tax by rate (reused or created)")
+    classification: Classification | None = Field(
+        default=None, description="Existing tax by classification"
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:
@@ -109,10 +113,14 @@ class CreateItem(Command):
 
     name: Name
     description: Description | None = None
-    price: Money | None = None
-    gross_price: Money | None = None
+    price: Money | None = Field(default=None, description="Net unit price")
+    gross_price: Money | None = Field(
+        default=None, description="Gross unit price (instead of price)"
+    )
     taxes: list[TaxRef] = Field(default_factory=list, max_length=limits.MAX_TAXES_PER_ITEM)
-    tax_ids: list[TaxId] = Field(default_factory=list, max_length=limits.MAX_TAXES_PER_ITEM)
+    tax_ids: list[TaxId] = Field(
+        default_factory=list, max_length=limits.MAX_TAXES_PER_ITEM, description="Existing tax id"
+    )
     unit: Text | None = None
     metadata: Metadata = Field(default_factory=dict)
 

@@ -1,0 +1,34 @@
+"""``invoicebus run`` and ``invoicebus asyncapi``: the system itself, and its contract."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def run_system(ctx: typer.Context) -> None:
+    """Start the whole system: broker check, MongoDB (embedded unless MONGODB_URL), the
+    command and query services. Stops cleanly on Ctrl-C/SIGTERM."""
+    from ..launcher import launch  # the services' libraries load only for this command
+
+    raise typer.Exit(launch(ctx.obj.settings))
+
+
+def asyncapi(
+    ctx: typer.Context,
+    yaml: Annotated[bool, typer.Option("--yaml", help="YAML instead of JSON")] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout")
+    ] = None,
+) -> None:
+    """Print (or write) the AsyncAPI 3.0 document of the wire contract."""
+    from ..asyncapi import render
+
+    text = render(yaml_format=yaml, prefix=ctx.obj.settings.prefix)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
