@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-COMMANDS = Counter(
+SETTLED_COMMANDS = Counter(
     "invoicebus_commands",
     "Commands settled, by command and result (created, refused with an error code).",
     ["command", "result"],

@@ -157,7 +157,7 @@ class CommandConsumer:
                 log.exception("could not dead-letter %s; rejecting it", envelope.message_id)
                 return Verdict.REJECT
         result = decision.error.code.value if isinstance(decision, ErrorBody) else "created"
-        metrics.COMMANDS.labels(queue, result).inc()
+        metrics.SETTLED_COMMANDS.labels(queue, result).inc()
         return Verdict.ACK
 
     async def _retrying(
