@@ -121,21 +121,11 @@ class Bus:
         assert self._connection is not None
         # A channel of its own: the main one may have been closed by the error that ends a run.
         channel = await self._connection.channel()
-        topology = self.topology
-        queues = [topology.dead_letter_queue]
-        queues += [
-            name for r in Resource for name in (topology.command_queue(r), topology.query_queue(r))
-        ]
-        exchanges = (
-            topology.commands_exchange,
-            topology.events_exchange,
-            topology.queries_exchange,
-            topology.dead_letter_exchange,
-        )
-        for name in queues:
-            await channel.queue_delete(name)
-        for name in exchanges:
-            await channel.exchange_delete(name)
+        declared = self.topology.declarations()  # the contract's list of what exists
+        for queue in declared.queues:
+            await channel.queue_delete(queue.name)
+        for exchange in declared.exchanges:
+            await channel.exchange_delete(exchange.name)
         await channel.close()
 
     async def _on_reply(self, message: AbstractIncomingMessage) -> None:
