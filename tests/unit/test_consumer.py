@@ -10,10 +10,10 @@ import pytest
 from aiormq.exceptions import ChannelInvalidStateError
 from pymongo.errors import AutoReconnect
 
-from invoicebus.adapters.rabbit.messenger import Envelope
 from invoicebus.commands import consumer as consumer_module
 from invoicebus.commands.consumer import CommandConsumer
 from invoicebus.commands.context import Outcome
+from invoicebus.messaging import Envelope
 from invoicebus_contracts import ErrorBody, ErrorCode, Resource, error_body
 
 ENVELOPE = Envelope(routing_key="customer.create", body=b"{}", message_id="m-1")

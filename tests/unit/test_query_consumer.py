@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pymongo.errors import AutoReconnect
 
-from invoicebus.adapters.rabbit.messenger import Envelope
+from invoicebus.messaging import Envelope
 from invoicebus.queries import consumer as consumer_module
 from invoicebus.queries.consumer import QueryConsumer
 from invoicebus_contracts import Resource
@@ -109,7 +109,7 @@ async def test_stopping_hands_the_request_back() -> None:
     messenger = FakeMessenger()
     message = FakeMessage("amq.rabbitmq.reply-to")
     consumer = QueryConsumer(FakeService(AutoReconnect("down")), messenger)  # type: ignore[arg-type]
-    consumer.stopping = True
+    consumer.stop()
     await consumer.consume(Resource.CUSTOMER, message)  # type: ignore[arg-type]
     assert messenger.replies == []
     assert message.settled == ["nack requeue=True"]

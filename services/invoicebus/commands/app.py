@@ -59,8 +59,10 @@ def create_app(settings: Settings) -> FastStream:
             )
         )
 
-    async def stop_relay() -> None:
+    async def stop_retries() -> None:
         consumer.stop()  # retries end: their messages go back to the broker
+
+    async def stop_relay() -> None:
         relay_stop.set()
         if relay is not None:
             relay.cancel()
@@ -75,7 +77,7 @@ def create_app(settings: Settings) -> FastStream:
         logger=log,
         on_startup=[prepare],
         after_startup=[start_relay],
-        on_shutdown=[stop_relay],
+        on_shutdown=[stop_retries, stop_relay],
         after_shutdown=[close_mongo],
     )
     app.context.set_global("pipeline", pipeline)

@@ -14,28 +14,28 @@
 - The delivery's channel is gone (broker connection lost): stop; the broker has requeued the
   message and redelivers it, and the idempotency key makes that safe.
 - Shutting down: retries end at once and their messages go back to the broker.
+
+How retrying waits is ``retrying.retry_transient``'s; this module decides what each way of
+giving up means for the message.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import enum
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
-from aiormq.exceptions import ChannelInvalidStateError
 from faststream.rabbit import RabbitMessage
 
 from invoicebus_contracts import ErrorBody, ErrorCode, Resource, error_body
 
 from .. import metrics
 from ..adapters.errors import is_transient
-from ..adapters.rabbit.consuming import envelope_from
-from ..adapters.rabbit.messenger import Envelope
+from ..adapters.rabbit.consuming import RabbitDelivery, envelope_from
+from ..messaging import Delivery, Envelope
+from ..retrying import Backoff, GaveUp, Shutdown, retry_transient
 from .pipeline import CommandPipeline
 
 log = logging.getLogger(__name__)
@@ -45,41 +45,6 @@ BACKOFF_MAX = 10.0
 T = TypeVar("T")
 
 
-class Delivery(Protocol):
-    """One delivery of a message, as far as settling it goes."""
-
-    @property
-    def channel_closed(self) -> bool: ...
-
-    async def ack(self) -> None: ...
-
-    async def nack(self, *, requeue: bool) -> None: ...
-
-    async def reject(self) -> None: ...
-
-
-class RabbitDelivery:
-    def __init__(self, msg: RabbitMessage) -> None:
-        self.msg = msg
-
-    @property
-    def channel_closed(self) -> bool:
-        try:
-            self.msg.raw_message.channel  # noqa: B018 - raises once the channel is closed
-        except ChannelInvalidStateError:
-            return True
-        return False
-
-    async def ack(self) -> None:
-        await self.msg.ack()
-
-    async def nack(self, *, requeue: bool) -> None:
-        await self.msg.nack(requeue=requeue)
-
-    async def reject(self) -> None:
-        await self.msg.reject(requeue=False)
-
-
 class Verdict(enum.Enum):
     ACK = "ack"
     REQUEUE = "requeue"  # nack + requeue: counts against the delivery limit
@@ -87,28 +52,27 @@ class Verdict(enum.Enum):
     GONE = "gone"  # the channel closed: the broker requeued it already
 
 
-class GiveBack(Exception):
-    """Retrying ends without an answer; the message goes back to the broker."""
-
-    def __init__(self, verdict: Verdict, reason: str) -> None:
-        super().__init__(reason)
-        self.verdict = verdict
-        self.reason = reason
+#: What each reason to stop retrying (``retrying.GaveUp``) does with the message.
+_GIVEN_BACK = {
+    "channel_closed": Verdict.GONE,
+    "shutdown": Verdict.REQUEUE,
+    "retry_window": Verdict.REQUEUE,
+}
 
 
 class CommandConsumer:
     def __init__(self, pipeline: CommandPipeline, transient_retry_seconds: float) -> None:
         self.pipeline = pipeline
         self.transient_retry_seconds = transient_retry_seconds
-        self._stopping = asyncio.Event()
+        self._shutdown = Shutdown()
 
     @property
     def stopping(self) -> bool:
-        return self._stopping.is_set()
+        return self._shutdown.started
 
     def stop(self) -> None:
         """Shutdown begins: retries end now and their messages go back to the broker."""
-        self._stopping.set()
+        self._shutdown.begin()
 
     async def consume(self, resource: Resource, msg: RabbitMessage) -> None:
         await self.handle(resource, envelope_from(msg), RabbitDelivery(msg))
@@ -134,14 +98,21 @@ class CommandConsumer:
         deadline = time.monotonic() + self.transient_retry_seconds
 
         async def retrying(step: Callable[[], Awaitable[T]]) -> T:
-            return await self._retrying(step, deadline, delivery)
+            return await retry_transient(
+                step,
+                backoff=Backoff(BACKOFF_START, BACKOFF_MAX),
+                deadline=deadline,
+                shutdown=self._shutdown,
+                gone=lambda: delivery.channel_closed,
+                on_failure=lambda exc: metrics.TRANSIENT_FAILURES.labels("command").inc(),
+            )
 
         try:
             decision = await retrying(lambda: self.pipeline.decide(resource, envelope))
             await retrying(lambda: self.pipeline.deliver(resource, envelope, decision))
-        except GiveBack as back:
+        except GaveUp as back:
             metrics.REQUEUED.labels(queue, back.reason).inc()
-            return back.verdict
+            return _GIVEN_BACK[back.reason]
         except Exception:
             log.exception("unexpected error on %s %s", queue, envelope.message_id)
             decision = error_body(
@@ -150,35 +121,12 @@ class CommandConsumer:
             )
             try:
                 await retrying(lambda: self.pipeline.refuse(resource, envelope, decision))
-            except GiveBack as back:
+            except GaveUp as back:
                 metrics.REQUEUED.labels(queue, back.reason).inc()
-                return back.verdict
+                return _GIVEN_BACK[back.reason]
             except Exception:
                 log.exception("could not dead-letter %s; rejecting it", envelope.message_id)
                 return Verdict.REJECT
         result = decision.error.code.value if isinstance(decision, ErrorBody) else "created"
         metrics.SETTLED_COMMANDS.labels(queue, result).inc()
         return Verdict.ACK
-
-    async def _retrying(
-        self, step: Callable[[], Awaitable[T]], deadline: float, delivery: Delivery
-    ) -> T:
-        """``step()``, retried with backoff while it fails transiently and it is worth it."""
-        delay = BACKOFF_START
-        while True:
-            try:
-                return await step()
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                metrics.TRANSIENT_FAILURES.labels("command").inc()
-                if delivery.channel_closed:
-                    raise GiveBack(Verdict.GONE, "channel_closed") from exc
-                if self.stopping:
-                    raise GiveBack(Verdict.REQUEUE, "shutdown") from exc
-                if time.monotonic() + delay > deadline:
-                    raise GiveBack(Verdict.REQUEUE, "retry_window") from exc
-                log.warning("transient failure (%r); retrying in %.1fs", exc, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), delay * random.uniform(0.8, 1.2))
-                delay = min(delay * 2, BACKOFF_MAX)

@@ -21,8 +21,8 @@ from ..adapters.errors import is_transient
 from ..adapters.mongo.client import Document
 from ..adapters.mongo.documents import to_resource
 from ..adapters.mongo.store import Store
-from ..adapters.rabbit.messenger import Messenger
 from ..domain import clock
+from ..messaging import Messenger
 
 log = logging.getLogger(__name__)
 

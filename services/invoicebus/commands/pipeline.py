@@ -22,9 +22,9 @@ from invoicebus_contracts.wire import InvalidMessage, encode, parse
 
 from ..adapters.mongo.documents import to_resource
 from ..adapters.mongo.store import Store
-from ..adapters.rabbit.messenger import Envelope, Messenger
 from ..domain.errors import DomainError
 from ..domain.ids import new_event_id
+from ..messaging import Envelope, Messenger
 from .context import CommandContext, Handler, Outcome
 from .outbox import Outbox
 

@@ -47,7 +47,7 @@ def create_app(settings: Settings) -> FastStream:
         )
 
     async def stop_retrying() -> None:
-        consumer.stopping = True
+        consumer.stop()
 
     async def close_mongo() -> None:
         await mongo.close()

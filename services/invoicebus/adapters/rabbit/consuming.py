@@ -1,4 +1,5 @@
-"""Turning FastStream's RabbitMQ messages into library-free envelopes, and subscribing to the
+"""Turning FastStream's RabbitMQ messages into library-free envelopes and deliveries, and
+subscribing to the
 contract's queues as ``Topology.declarations()`` describes them (FastStream declares them too,
 so any other argument would be refused by the broker)."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from aiormq.exceptions import ChannelInvalidStateError
 from faststream import AckPolicy
 from faststream.rabbit import (
     Channel,
@@ -20,7 +22,7 @@ from faststream.rabbit import (
 
 from invoicebus_contracts import Declarations, Header, Resource
 
-from .messenger import Envelope
+from ...messaging import Envelope
 
 
 async def raw_body(msg: RabbitMessage) -> bytes:
@@ -47,6 +49,30 @@ def envelope_from(msg: RabbitMessage) -> Envelope:
         headers=headers,
         exchange=raw.exchange or "",
     )
+
+
+class RabbitDelivery:
+    """The ``messaging.Delivery`` of one FastStream message."""
+
+    def __init__(self, msg: RabbitMessage) -> None:
+        self.msg = msg
+
+    @property
+    def channel_closed(self) -> bool:
+        try:
+            self.msg.raw_message.channel  # noqa: B018 - raises once the channel is closed
+        except ChannelInvalidStateError:
+            return True
+        return False
+
+    async def ack(self) -> None:
+        await self.msg.ack()
+
+    async def nack(self, *, requeue: bool) -> None:
+        await self.msg.nack(requeue=requeue)
+
+    async def reject(self) -> None:
+        await self.msg.reject(requeue=False)
 
 
 def rabbit_queue(declarations: Declarations, name: str) -> RabbitQueue:

@@ -7,8 +7,7 @@ RabbitMQ has taken responsibility for the message, and raises if it refused it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from faststream.rabbit import RabbitBroker
 
@@ -16,39 +15,12 @@ from invoicebus_contracts import CONTENT_TYPE, ErrorBody, Header, Topology
 
 from ...domain import clock
 from ...domain.ids import new_event_id
-
-
-@dataclass(frozen=True)
-class Envelope:
-    """A received command or query, independent of the messaging library."""
-
-    routing_key: str
-    body: bytes
-    message_id: str | None = None
-    correlation_id: str | None = None
-    reply_to: str | None = None
-    entity_id: str | None = None
-    headers: dict[str, Any] | None = None
-    exchange: str = ""
-
-    @property
-    def reply_correlation_id(self) -> str | None:
-        # A client that sets only message_id still gets a reply it can match.
-        return self.correlation_id or self.message_id
-
-
-class Messenger(Protocol):
-    async def publish_event(
-        self, event_type: str, body: bytes, *, event_id: str, correlation_id: str | None,
-        entity_id: str | None,
-    ) -> None: ...  # fmt: skip
-
-    async def reply(self, envelope: Envelope, status: int, body: bytes) -> None: ...
-
-    async def dead_letter(self, envelope: Envelope, error: ErrorBody) -> None: ...
+from ...messaging import Envelope
 
 
 class RabbitMessenger:
+    """The ``messaging.Messenger`` of the services, over their FastStream broker."""
+
     def __init__(self, broker: RabbitBroker, topology: Topology) -> None:
         self.broker = broker
         self.topology = topology
