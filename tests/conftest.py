@@ -10,7 +10,8 @@ import aio_pika
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from invoicebus.adapters.mongo.client import Document, connect
+from invoicebus.adapters.mongo.client import connect
+from invoicebus.querying.fields import Document
 from invoicebus.settings import Settings
 from invoicebus_client.topology import declare_topology, delete_topology
 from tests.support.amqp import RawClient

@@ -39,9 +39,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCol
 from prometheus_client import generate_latest as prometheus_text
 from pymongo import AsyncMongoClient
 
+from invoicebus.querying.fields import Document
+
 from . import metrics
 from .adapters.errors import is_transient
-from .adapters.mongo.client import Document
 from .settings import Settings
 
 log = logging.getLogger(__name__)

@@ -32,8 +32,9 @@ from aio_pika.abc import (
     AbstractIncomingMessage,
 )
 
-from invoicebus.adapters.mongo.client import Document, connect
+from invoicebus.adapters.mongo.client import connect
 from invoicebus.adapters.mongo.embedded import free_port
+from invoicebus.querying.fields import Document
 from invoicebus_client.topology import declare_topology
 
 COMMAND = "customer.create"

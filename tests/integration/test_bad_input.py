@@ -26,11 +26,10 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from invoicebus.adapters.mongo.client import connect
-from invoicebus.commands.registry import COMMANDS
 from invoicebus.runtime import dead_consumers
 from invoicebus.settings import Settings
 from invoicebus_client.topology import declare_topology, delete_topology
-from invoicebus_contracts import ErrorCode, ListRequest, Resource, limits
+from invoicebus_contracts import COMMAND_MODELS, ErrorCode, ListRequest, Resource, limits
 from tests.support.amqp import RawClient, Reply
 
 T = TypeVar("T")
@@ -197,11 +196,11 @@ def assert_clear_error(reply: Reply, *, allowed: set[int]) -> None:
 # -- commands --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("resource", list(COMMANDS), ids=str)
+@pytest.mark.parametrize("resource", list(COMMAND_MODELS), ids=str)
 def test_every_command_answers_hostile_bodies_clearly(
     services: Services, resource: Resource
 ) -> None:
-    model, _ = COMMANDS[resource]
+    model = COMMAND_MODELS[resource]
     refused: list[str] = []
     dead_before = services.dead_letters()
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from bson import Decimal128
 
-from invoicebus.adapters.mongo import taxes
-from invoicebus.adapters.mongo.store import Store
+from invoicebus.adapters.mongo.store import MongoStore
+from invoicebus.adapters.mongo.taxes import MongoTaxes
 from invoicebus.commands.catalog import create_item, new_tax
 from invoicebus.commands.context import CommandContext
 from invoicebus.settings import Settings
@@ -248,18 +248,18 @@ async def test_an_unannounced_tax_is_announced_before_the_item_using_it(
 ) -> None:
     """A tax auto-created by a command that died before publishing (still ``_pending``) is
     published before the first item that reuses it, not left to the relay."""
-    store = Store(db)
+    store = MongoStore(db)
     ctx = CommandContext.of(Resource.ITEM, CreateItem(name="died"), entity["id"], None)
-    orphan = ctx.new_document(Resource.TAX, new_tax(entity["id"], Decimal(17)), primary=False)
-    await taxes.insert_auto(store, orphan, Decimal(17))
+    orphan = ctx.record(Resource.TAX, new_tax(entity["id"], Decimal(17)))
+    await store.taxes.add_auto(orphan, Decimal(17))
     tap = await client.subscribe("#")
     item = await create(client, entity, {"name": "Reuser", "price": 1, "taxes": [{"rate": 17}]})
-    assert item.body["tax_ids"] == [orphan["_id"]]
+    assert item.body["tax_ids"] == [orphan.id]
     item_event = await tap.wait_for(lambda m: m.routing_key == "item.created")
-    tax_events = [m for m in tap.of_type("tax.created") if body(m)["id"] == orphan["_id"]]
+    tax_events = [m for m in tap.of_type("tax.created") if body(m)["id"] == orphan.id]
     assert tax_events, "the pending tax was not announced with the item"
     assert tap.messages.index(tax_events[0]) < tap.messages.index(item_event)
-    assert tax_events[0].message_id == orphan["_event"]["id"]  # its own event id, not a new one
+    assert tax_events[0].message_id == orphan.event.id  # its own event id, not a new one
 
 
 # -- concurrency ------------------------------------------------------------------------------
@@ -295,15 +295,15 @@ async def test_racing_handlers_share_one_auto_created_tax(
     """Ten handlers at once, each made to finish its lookup ("no tax with this rate") before
     any of them inserts: the unique index, not timing, leaves one tax for all ten items."""
     barrier = asyncio.Barrier(10)
-    look_up = taxes.by_rates
+    look_up = MongoTaxes.by_rates
 
     async def look_up_together(*args: Any) -> dict[Decimal, Any]:
         found = await look_up(*args)
         await barrier.wait()
         return found
 
-    monkeypatch.setattr(taxes, "by_rates", look_up_together)
-    store = Store(db)
+    monkeypatch.setattr(MongoTaxes, "by_rates", look_up_together)
+    store = MongoStore(db)
     command = CreateItem(name="Race", price=Decimal(10), taxes=[TaxRef(rate=Decimal(7))])
     outcomes = await asyncio.gather(
         *(
@@ -315,7 +315,7 @@ async def test_racing_handlers_share_one_auto_created_tax(
             for _ in range(10)
         )
     )
-    tax_ids = {tuple(o.document["tax_ids"]) for o in outcomes}
+    tax_ids = {tuple(o.record.model.tax_ids) for o in outcomes}
     assert len(tax_ids) == 1
     assert await db.taxes.count_documents({"entity_id": entity["id"]}) == 1
     assert await db.items.count_documents({"entity_id": entity["id"]}) == 10
@@ -324,15 +324,18 @@ async def test_racing_handlers_share_one_auto_created_tax(
 async def test_racing_auto_tax_inserts_have_exactly_one_winner(
     entity: dict[str, Any], db: Any
 ) -> None:
-    store = Store(db)
+    store = MongoStore(db)
     ctx = CommandContext.of(Resource.ITEM, CreateItem(name="x"), entity["id"], None)
-    docs = [
-        ctx.new_document(Resource.TAX, new_tax(entity["id"], Decimal("4.5")), primary=False)
-        for _ in range(10)
+    candidates = [
+        ctx.record(Resource.TAX, new_tax(entity["id"], Decimal("4.5"))) for _ in range(10)
     ]
-    results = await asyncio.gather(*(taxes.insert_auto(store, d, Decimal("4.5")) for d in docs))
-    assert sum(created for _, created in results) == 1
-    assert len({doc["_id"] for doc, _ in results}) == 1
+    results = await asyncio.gather(
+        *(store.taxes.add_auto(tax, Decimal("4.5")) for tax in candidates)
+    )
+    # Exactly one candidate was stored, and every caller got that one.
+    assert await db.taxes.count_documents({"entity_id": entity["id"]}) == 1
+    assert len({tax.id for tax in results}) == 1
+    assert results[0].id in {tax.id for tax in candidates}
 
 
 # -- refusals ---------------------------------------------------------------------------------

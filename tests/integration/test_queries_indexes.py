@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from invoicebus.adapters.mongo.client import COLLECTIONS, Document, collection
+from invoicebus.adapters.mongo.client import COLLECTIONS, collection
 from invoicebus.adapters.mongo.reader import Reader, list_index_keys
 from invoicebus.querying.compiler import and_, compile_query
 from invoicebus.querying.cursors import parse_order_by
-from invoicebus.querying.fields import FIELDS
+from invoicebus.querying.fields import FIELDS, Document
 from invoicebus.querying.pagination import page_query
 from invoicebus_contracts import Resource
 from tests.support.listing import T0, customer, item, seed

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from invoicebus.adapters.mongo.client import connect
-from invoicebus.adapters.mongo.store import Store
+from invoicebus.adapters.mongo.store import MongoStore
 from invoicebus.commands.context import CommandContext
 from invoicebus.domain import clock
 from invoicebus.domain.ids import new_id
@@ -127,13 +127,13 @@ async def test_relay_publishes_an_event_its_command_never_sent(
         updated_at=created,
     )
     ctx = CommandContext.of(Resource.CUSTOMER, command, entity["id"], str(uuid.uuid4()))
-    doc = ctx.new_document(Resource.CUSTOMER, customer)
+    record = ctx.record(Resource.CUSTOMER, customer)
     assert settings.mongodb_url
     mongo = connect(settings.mongodb_url)
     try:
-        await Store(mongo[settings.database]).insert(Resource.CUSTOMER, doc)
+        await MongoStore(mongo[settings.database]).add(record, ctx.key)
         event = await tap.wait_for(lambda m: body(m)["id"] == customer.id, timeout=30)
-        assert event.message_id == doc["_event"]["id"]
+        assert event.message_id == record.event.id
         assert event.correlation_id == ctx.message_id
         customers = mongo[settings.database].customers
         for _ in range(100):  # marked sent right after the confirm

@@ -14,9 +14,10 @@ from typing import Any
 from bson import Decimal128
 from pymongo.asynchronous.database import AsyncDatabase
 
-from invoicebus.adapters.mongo.client import Document, collection
+from invoicebus.adapters.mongo.client import collection
 from invoicebus.adapters.mongo.documents import to_document
 from invoicebus.domain.ids import new_id
+from invoicebus.querying.fields import Document
 from invoicebus_contracts import Customer, Item, Resource
 from tests.support.amqp import RawClient, Reply
 

@@ -13,11 +13,19 @@ from pymongo.errors import AutoReconnect
 from invoicebus.commands import consumer as consumer_module
 from invoicebus.commands.consumer import CommandConsumer
 from invoicebus.commands.context import Outcome
+from invoicebus.domain.records import Event, Record
 from invoicebus.messaging import Envelope
 from invoicebus_contracts import ErrorBody, ErrorCode, Resource, error_body
+from tests.support.listing import customer
 
 ENVELOPE = Envelope(routing_key="customer.create", body=b"{}", message_id="m-1")
-OUTCOME = Outcome(Resource.CUSTOMER, {"_id": "cust_1"})
+OUTCOME = Outcome(
+    Record(
+        Resource.CUSTOMER,
+        customer("ent_" + "e" * 24, "c"),
+        Event("evt_" + "1" * 24, "customer.created", "m-1"),
+    )
+)
 
 
 @pytest.fixture(autouse=True)

@@ -9,8 +9,8 @@ from typing import Any, cast
 
 from pymongo.errors import AutoReconnect
 
-from invoicebus.adapters.mongo.store import Store
 from invoicebus.commands.outbox import Outbox
+from invoicebus.commands.ports import Store
 
 
 class VanishedDatabase:

@@ -7,15 +7,19 @@ from typing import Any
 
 from invoicebus.adapters.mongo.documents import to_document
 from invoicebus.queries.service import QueryService
+from invoicebus.tenancy import Tenancy
 from invoicebus_contracts import Resource
 from tests.support.listing import customer
 
 ENTITY = "ent_" + "e" * 24
 
 
-class FakeStore:
-    async def resolve_entity(self, header: str | None) -> str:
-        return header or ENTITY
+class FakeEntities:
+    async def first_entity_id(self) -> str:
+        return ENTITY
+
+    async def entity_exists(self, entity_id: str) -> bool:
+        return True
 
 
 class FakeReader:
@@ -40,7 +44,7 @@ def documents(n: int) -> list[dict[str, Any]]:
 
 
 async def ask(reader: FakeReader, resource: Resource, **request: Any) -> tuple[int, Any]:
-    service = QueryService(reader, FakeStore())  # type: ignore[arg-type]
+    service = QueryService(reader, Tenancy(FakeEntities()))  # type: ignore[arg-type]
     status, body = await service.answer(resource, json.dumps(request).encode(), None)
     return status, json.loads(body)
 

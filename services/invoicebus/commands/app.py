@@ -10,14 +10,16 @@ from faststream import FastStream
 from invoicebus_client.topology import declare_topology_at
 
 from ..adapters.mongo.client import connect
-from ..adapters.mongo.store import Store
+from ..adapters.mongo.entities import MongoEntities
+from ..adapters.mongo.store import MongoStore
 from ..adapters.rabbit.consuming import subscribe_each
 from ..adapters.rabbit.messenger import RabbitMessenger
 from ..runtime import configure_logging, make_broker, readiness, serve
 from ..settings import Settings
+from ..tenancy import Tenancy
 from .consumer import CommandConsumer
 from .pipeline import CommandPipeline
-from .registry import COMMANDS
+from .registry import HANDLERS
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +33,16 @@ def create_app(settings: Settings) -> FastStream:
     topology = settings.topology
     broker = make_broker(settings, service="commands", logger=log)
     mongo = connect(settings.mongodb_url)
-    store = Store(mongo[settings.database])
-    pipeline = CommandPipeline(store, RabbitMessenger(broker, topology), COMMANDS)
+    db = mongo[settings.database]
+    store = MongoStore(db)
+    pipeline = CommandPipeline(
+        store, RabbitMessenger(broker, topology), Tenancy(MongoEntities(db)), HANDLERS
+    )
     consumer = CommandConsumer(pipeline, settings.transient_retry_seconds)
     subscribe_each(
         broker,
         topology.declarations(settings.delivery_limit),
-        {resource: topology.command_queue(resource) for resource in COMMANDS},
+        {resource: topology.command_queue(resource) for resource in HANDLERS},
         prefetch=settings.prefetch,
         consume=consumer.consume,
     )

@@ -13,42 +13,41 @@ from decimal import Decimal
 
 from invoicebus_contracts import CreateItem, CreateTax, ErrorCode, Item, Resource, Tax
 
-from ..adapters.mongo import taxes
-from ..adapters.mongo.client import Document
-from ..adapters.mongo.store import Store
 from ..domain import clock
-from ..domain.errors import DomainError
+from ..domain.errors import DomainError, Loc
 from ..domain.ids import new_id
 from ..domain.pricing import canonical, price_item
+from ..domain.records import Record
 from .context import CommandContext, Outcome
+from .ports import Store
 
-Loc = list[str | int]
+TaxRecord = Record[Tax]
 
 
 async def create_tax(command: CreateTax, ctx: CommandContext, store: Store) -> Outcome:
     assert ctx.entity_id is not None
     tax = new_tax(ctx.entity_id, canonical(command.rate), command.name, command.classification)
-    doc = await taxes.insert(store, ctx.new_document(Resource.TAX, tax))
-    return Outcome(Resource.TAX, doc)
+    return Outcome(await store.taxes.add(ctx.record(Resource.TAX, tax), ctx.key))
 
 
 async def create_item(command: CreateItem, ctx: CommandContext, store: Store) -> Outcome:
     assert ctx.entity_id is not None
-    if ctx.message_id and (original := await _replay(ctx, store)):
-        return Outcome(Resource.ITEM, original, await _unannounced(store, original["tax_ids"]))
+    if ctx.key and (original := await store.find_original(Resource.ITEM, ctx.entity_id, ctx.key)):
+        # An earlier delivery of this command created it: answered again, nothing redone.
+        return Outcome(original, await store.taxes.pending_among(original.model.tax_ids))
 
     found = await _look_up_taxes(command, ctx.entity_id, store)
-    _refuse_duplicates([(loc, doc) for loc, _, doc in found if doc is not None])
-    resolved: list[tuple[Loc, Document]] = []
-    for loc, rate, doc in found:
-        resolved.append((loc, doc if doc is not None else await _auto_tax(ctx, store, rate)))
+    _refuse_duplicates([(loc, tax) for loc, _, tax in found if tax is not None])
+    resolved: list[tuple[Loc, TaxRecord]] = []
+    for loc, rate, tax in found:
+        resolved.append((loc, tax if tax is not None else await _auto_tax(ctx, store, rate)))
     _refuse_duplicates(resolved)  # a concurrent command may have just created one of them
 
-    tax_docs = [doc for _, doc in resolved]
+    taxes = [tax for _, tax in resolved]
     pricing = price_item(
         price=command.price,
         gross_price=command.gross_price,
-        rates=[taxes.rate_of(doc) for doc in tax_docs],
+        rates=[tax.model.rate for tax in taxes],
     )
     now = clock.now()
     item = Item(
@@ -58,17 +57,17 @@ async def create_item(command: CreateItem, ctx: CommandContext, store: Store) ->
         price=pricing.price,
         gross_price=pricing.gross_price,
         total_tax=pricing.total_tax,
-        tax_ids=[doc["_id"] for doc in tax_docs],
+        tax_ids=[tax.id for tax in taxes],
         unit=command.unit,
         entity_id=ctx.entity_id,
         metadata=command.metadata,
         created_at=now,
         updated_at=now,
     )
-    doc = await store.insert(Resource.ITEM, ctx.new_document(Resource.ITEM, item))
-    if doc["_id"] != item.id:  # a concurrent delivery of the same command stored it first
-        return Outcome(Resource.ITEM, doc, await _unannounced(store, doc["tax_ids"]))
-    return Outcome(Resource.ITEM, doc, [(Resource.TAX, t) for t in tax_docs if t.get("_pending")])
+    stored = await store.add(ctx.record(Resource.ITEM, item), ctx.key)
+    if stored.id != item.id:  # a concurrent delivery of the same command stored it first
+        return Outcome(stored, await store.taxes.pending_among(stored.model.tax_ids))
+    return Outcome(stored, [tax for tax in taxes if tax.pending])
 
 
 def new_tax(
@@ -86,35 +85,18 @@ def new_tax(
     )
 
 
-async def _replay(ctx: CommandContext, store: Store) -> Document | None:
-    """The item an earlier delivery of this command created: answered again, nothing redone."""
-    assert ctx.message_id is not None
-    return await store.replay(
-        Resource.ITEM,
-        ctx.entity_id,
-        command=ctx.resource.create_key,
-        key=ctx.message_id,
-        fingerprint=ctx.fingerprint,
-    )
-
-
-async def _unannounced(store: Store, tax_ids: list[str]) -> list[tuple[Resource, Document]]:
-    return [(Resource.TAX, doc) for doc in await taxes.pending_among(store, tax_ids)]
-
-
-Found = list[tuple[Loc, Decimal | None, Document | None]]
+Found = list[tuple[Loc, Decimal | None, TaxRecord | None]]
 
 
 async def _look_up_taxes(command: CreateItem, entity_id: str, store: Store) -> Found:
     """Each tax the item names, in order: (where it was named, its rate if it is to be created
     when missing, the stored tax or None). Unknown classifications and ids are refused."""
+    taxes = store.taxes
     rates = [canonical(ref.rate) for ref in command.taxes if ref.rate is not None]
     classifications = [ref.classification for ref in command.taxes if ref.classification]
-    by_rate = await taxes.by_rates(store, entity_id, rates) if rates else {}
-    by_class = (
-        await taxes.by_classifications(store, entity_id, classifications) if classifications else {}
-    )
-    by_id = await taxes.by_ids(store, entity_id, command.tax_ids) if command.tax_ids else {}
+    by_rate = await taxes.by_rates(entity_id, rates) if rates else {}
+    by_class = await taxes.by_classifications(entity_id, classifications) if classifications else {}
+    by_id = await taxes.by_ids(entity_id, command.tax_ids) if command.tax_ids else {}
 
     found: Found = []
     for index, ref in enumerate(command.taxes):
@@ -123,8 +105,8 @@ async def _look_up_taxes(command: CreateItem, entity_id: str, store: Store) -> F
             found.append((["taxes", index, "rate"], rate, by_rate.get(rate)))
         else:
             assert ref.classification is not None
-            doc = by_class.get(ref.classification)
-            if doc is None:
+            tax = by_class.get(ref.classification)
+            if tax is None:
                 raise DomainError(
                     ErrorCode.TAX_NOT_FOUND,
                     f"taxes.{index}.classification: no tax with classification"
@@ -132,7 +114,7 @@ async def _look_up_taxes(command: CreateItem, entity_id: str, store: Store) -> F
                     " tax.create, or give a rate instead",
                     ["taxes", index, "classification"],
                 )
-            found.append((["taxes", index, "classification"], None, doc))
+            found.append((["taxes", index, "classification"], None, tax))
     for index, tax_id in enumerate(command.tax_ids):
         if tax_id not in by_id:
             raise DomainError(
@@ -144,15 +126,15 @@ async def _look_up_taxes(command: CreateItem, entity_id: str, store: Store) -> F
     return found
 
 
-def _refuse_duplicates(named: list[tuple[Loc, Document]]) -> None:
+def _refuse_duplicates(named: list[tuple[Loc, TaxRecord]]) -> None:
     """The same tax named twice (e.g. by rate and by id) would count its rate twice."""
     first_named: dict[str, Loc] = {}
-    for loc, doc in named:
-        first = first_named.setdefault(doc["_id"], loc)
+    for loc, tax in named:
+        first = first_named.setdefault(tax.id, loc)
         if first != loc:
             raise DomainError(
                 ErrorCode.VALIDATION_ERROR,
-                f"duplicate tax: {_path(loc)} names tax {doc['_id']}, already named by"
+                f"duplicate tax: {_path(loc)} names tax {tax.id}, already named by"
                 f" {_path(first)}; give each tax once",
                 loc,
             )
@@ -162,10 +144,8 @@ def _path(loc: Loc) -> str:
     return ".".join(map(str, loc))
 
 
-async def _auto_tax(ctx: CommandContext, store: Store, rate: Decimal | None) -> Document:
+async def _auto_tax(ctx: CommandContext, store: Store, rate: Decimal | None) -> TaxRecord:
     """The entity's tax for ``rate``, created now (its event goes out with the item's)."""
     assert ctx.entity_id is not None
     assert rate is not None  # only rate references are created when missing
-    doc = ctx.new_document(Resource.TAX, new_tax(ctx.entity_id, rate), primary=False)
-    stored, _ = await taxes.insert_auto(store, doc, rate)
-    return stored
+    return await store.taxes.add_auto(ctx.record(Resource.TAX, new_tax(ctx.entity_id, rate)), rate)

@@ -10,10 +10,8 @@ from pydantic import BaseModel
 
 from invoicebus_contracts import Resource
 
-from ..adapters.mongo.client import Document
-from ..adapters.mongo.documents import to_document
-from ..adapters.mongo.store import Store
-from ..domain.ids import new_event_id
+from ..domain.records import Event, IdempotencyKey, M, Record
+from .ports import Store
 
 
 @dataclass(frozen=True)
@@ -32,35 +30,26 @@ class CommandContext:
         ).hexdigest()
         return cls(resource, entity_id, message_id, digest)
 
-    def new_document(
-        self, resource: Resource, model: BaseModel, *, primary: bool = True
-    ) -> Document:
-        """A document for ``model`` with its pending ``created`` event (and the idempotency key
-        when it is the command's own resource, not a side effect such as an auto-created tax)."""
-        doc = to_document(resource, model)
-        doc["_event"] = {
-            "id": new_event_id(),
-            "type": resource.created_key,
-            "correlation_id": self.message_id,
-        }
-        doc["_pending"] = True
-        if primary and self.message_id:
-            doc["_idem"] = {
-                "command": self.resource.create_key,
-                "key": self.message_id,
-                "fingerprint": self.fingerprint,
-            }
-        return doc
+    @property
+    def key(self) -> IdempotencyKey | None:
+        """The idempotency key of the command's own resource (none without a message_id)."""
+        if not self.message_id:
+            return None
+        return IdempotencyKey(self.resource.create_key, self.message_id, self.fingerprint)
+
+    def record(self, resource: Resource, model: M) -> Record[M]:
+        """A new record of ``model`` with its pending ``created`` event, which correlates with
+        this command (also for resources created on the side, such as an item's taxes)."""
+        return Record(resource, model, Event.created(resource, self.message_id))
 
 
 @dataclass
 class Outcome:
-    """The created (or, for a repeated command, the original) document, and any documents the
+    """The created (or, for a repeated command, the original) record, and any records the
     command created on the side (taxes an item created), whose events go out first."""
 
-    resource: Resource
-    document: Document
-    side_effects: list[tuple[Resource, Document]] = field(default_factory=list)
+    record: Record[Any]
+    side_effects: list[Record[Any]] = field(default_factory=list)
 
 
 class Handler(Protocol):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from invoicebus_contracts import CreateCustomer, CreateEntity, Customer, Entity, Resource
 
-from ..adapters.mongo.store import Store
 from ..domain import clock
 from ..domain.ids import new_id
 from .context import CommandContext, Outcome
+from .ports import Store
 
 
 async def create_entity(command: CreateEntity, ctx: CommandContext, store: Store) -> Outcome:
@@ -15,8 +15,7 @@ async def create_entity(command: CreateEntity, ctx: CommandContext, store: Store
     entity = Entity(
         id=new_id(Resource.ENTITY), **command.model_dump(), created_at=now, updated_at=now
     )
-    doc = await store.insert(Resource.ENTITY, ctx.new_document(Resource.ENTITY, entity))
-    return Outcome(Resource.ENTITY, doc)
+    return Outcome(await store.add(ctx.record(Resource.ENTITY, entity), ctx.key))
 
 
 async def create_customer(command: CreateCustomer, ctx: CommandContext, store: Store) -> Outcome:
@@ -29,5 +28,4 @@ async def create_customer(command: CreateCustomer, ctx: CommandContext, store: S
         created_at=now,
         updated_at=now,
     )
-    doc = await store.insert(Resource.CUSTOMER, ctx.new_document(Resource.CUSTOMER, customer))
-    return Outcome(Resource.CUSTOMER, doc)
+    return Outcome(await store.add(ctx.record(Resource.CUSTOMER, customer), ctx.key))

@@ -1,9 +1,10 @@
-"""Publishing the events that documents carry, and the relay that retries unsent ones.
+"""Publishing the events that stored records carry, and the relay that retries unsent ones.
 
-Every created document holds its event (``_event``) and ``_pending: true`` from the moment
-it is written. The command that wrote it publishes the event with a confirm and then clears
-the flag; if the process dies in between, the relay finds the flag still set and publishes
-again. Events can therefore arrive twice, always with the same event id (``message_id``).
+Every created record is stored with its event, pending, in the same write (see
+``adapters/mongo/outbox.py``). The command that wrote it publishes the event with a confirm and
+then marks it sent; if the process dies in between, the relay finds it still pending and
+publishes again. Events can therefore arrive twice, always with the same event id
+(``message_id``).
 """
 
 from __future__ import annotations
@@ -12,17 +13,16 @@ import asyncio
 import contextlib
 import logging
 from datetime import timedelta
+from typing import Any
 
-from invoicebus_contracts import Resource
 from invoicebus_contracts.wire import encode
 
 from .. import metrics
 from ..adapters.errors import is_transient
-from ..adapters.mongo.client import Document
-from ..adapters.mongo.documents import to_resource
-from ..adapters.mongo.store import Store
 from ..domain import clock
+from ..domain.records import Record
 from ..messaging import Messenger
+from .ports import Store
 
 log = logging.getLogger(__name__)
 
@@ -32,27 +32,24 @@ class Outbox:
         self.store = store
         self.messenger = messenger
 
-    async def send(self, resource: Resource, doc: Document) -> None:
-        """Publish the document's event (confirmed), then mark it sent."""
-        event = doc["_event"]
+    async def send(self, record: Record[Any]) -> None:
+        """Publish the record's event (confirmed), then mark it sent."""
         await self.messenger.publish_event(
-            event["type"],
-            encode(to_resource(resource, doc)),
-            event_id=event["id"],
-            correlation_id=event.get("correlation_id"),
-            entity_id=doc.get("entity_id") or (doc["_id"] if resource is Resource.ENTITY else None),
+            record.event.type,
+            encode(record.model),
+            event_id=record.event.id,
+            correlation_id=record.event.correlation_id,
+            entity_id=record.entity_id,
         )
-        if doc.get("_pending"):
-            await self.store.mark_sent(resource, doc["_id"])
-            doc["_pending"] = False
+        if record.pending:
+            await self.store.mark_sent(record)
+            record.pending = False
 
     async def relay_once(self, grace_seconds: float) -> int:
         """Send every event older than the grace period that is still unsent."""
         sent = 0
-        async for resource, doc in self.store.pending(
-            clock.now() - timedelta(seconds=grace_seconds)
-        ):
-            await self.send(resource, doc)
+        async for record in self.store.pending(clock.now() - timedelta(seconds=grace_seconds)):
+            await self.send(record)
             sent += 1
         if sent:
             metrics.RELAYED_EVENTS.inc(sent)

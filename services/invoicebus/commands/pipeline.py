@@ -1,36 +1,36 @@
 """The way of one command, as a straight line:
 
-envelope → decode and validate against the contract → resolve the entity → handler (store the
-document with its pending event, atomically) → publish the event with a confirm → mark it sent
-→ reply 201. A refused command instead gets an error reply, a ``<resource>.rejected`` event and
-a copy in the dead-letter queue. Either way the caller acks only after this returns; transient
-failures (database or broker away) propagate as exceptions for the caller to retry.
+envelope → decode and validate against the contract → resolve the entity (``tenancy``) →
+handler (store the record with its pending event, atomically) → publish the event with a
+confirm → mark it sent → reply 201. A refused command instead gets an error reply, a
+``<resource>.rejected`` event and a copy in the dead-letter queue. Either way the caller acks
+only after this returns; transient failures (database or broker away) propagate as exceptions
+for the caller to retry.
 
 It runs in two steps the caller retries separately: ``decide`` (everything up to the stored
-document, or the refusal) and ``deliver`` (events and reply). A broker outage while delivering
+record, or the refusal) and ``deliver`` (events and reply). A broker outage while delivering
 then never runs the handler twice, which matters for commands without a ``message_id``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
-from pydantic import BaseModel
-
-from invoicebus_contracts import ErrorBody, Rejected, Resource
+from invoicebus_contracts import COMMAND_MODELS, ErrorBody, Rejected, Resource
 from invoicebus_contracts.wire import InvalidMessage, encode, parse
 
-from ..adapters.mongo.documents import to_resource
-from ..adapters.mongo.store import Store
 from ..domain.errors import DomainError
 from ..domain.ids import new_event_id
 from ..messaging import Envelope, Messenger
+from ..tenancy import Tenancy
 from .context import CommandContext, Handler, Outcome
 from .outbox import Outbox
+from .ports import Store
 
 log = logging.getLogger(__name__)
 
-#: What a command comes to: its document (created or original), or the refusal to send.
+#: What a command comes to: its record (created or original), or the refusal to send.
 Decision = Outcome | ErrorBody
 
 
@@ -39,24 +39,22 @@ class CommandPipeline:
         self,
         store: Store,
         messenger: Messenger,
-        commands: dict[Resource, tuple[type[BaseModel], Handler]],
+        tenancy: Tenancy,
+        handlers: Mapping[Resource, Handler],
     ) -> None:
         self.store = store
         self.messenger = messenger
+        self.tenancy = tenancy
         self.outbox = Outbox(store, messenger)
-        self.commands = commands
-
-    async def process(self, resource: Resource, envelope: Envelope) -> None:
-        await self.deliver(resource, envelope, await self.decide(resource, envelope))
+        self.handlers = handlers
 
     async def decide(self, resource: Resource, envelope: Envelope) -> Decision:
-        """Validate and run the handler: the stored (or original) document, or why not."""
-        model, handler = self.commands[resource]
+        """Validate and run the handler: the stored (or original) record, or why not."""
         try:
-            command: BaseModel = parse(model, envelope.body)
-            entity_id = await self.resolve_entity(resource, envelope.entity_id)
+            command = parse(COMMAND_MODELS[resource], envelope.body)
+            entity_id = await self.tenancy.entity_for(resource, envelope.entity_id)
             ctx = CommandContext.of(resource, command, entity_id, envelope.message_id)
-            return await handler(command, ctx, self.store)
+            return await self.handlers[resource](command, ctx, self.store)
         except InvalidMessage as exc:
             return exc.body
         except DomainError as exc:
@@ -67,18 +65,10 @@ class CommandPipeline:
         if isinstance(decision, ErrorBody):
             await self.refuse(resource, envelope, decision)
             return
-        for side_resource, side_doc in decision.side_effects:
-            await self.outbox.send(side_resource, side_doc)
-        await self.outbox.send(decision.resource, decision.document)
-        await self.messenger.reply(
-            envelope, 201, encode(to_resource(decision.resource, decision.document))
-        )
-
-    async def resolve_entity(self, resource: Resource, header: str | None) -> str | None:
-        """The entity the command acts on (none for ``entity.create`` itself)."""
-        if resource is Resource.ENTITY:
-            return None
-        return await self.store.resolve_entity(header)
+        for side_effect in decision.side_effects:
+            await self.outbox.send(side_effect)
+        await self.outbox.send(decision.record)
+        await self.messenger.reply(envelope, 201, encode(decision.record.model))
 
     async def refuse(self, resource: Resource, envelope: Envelope, error: ErrorBody) -> None:
         """Keep the message (dead-letter queue), tell subscribers and the sender why."""

@@ -1,18 +1,18 @@
-"""Which contract model and handler serve each command."""
+"""Which handler serves each command (its contract model is ``COMMAND_MODELS``'s)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from collections.abc import Mapping
 
-from invoicebus_contracts import CreateCustomer, CreateEntity, CreateItem, CreateTax, Resource
+from invoicebus_contracts import Resource
 
 from .catalog import create_item, create_tax
 from .context import Handler
 from .handlers import create_customer, create_entity
 
-COMMANDS: dict[Resource, tuple[type[BaseModel], Handler]] = {
-    Resource.ENTITY: (CreateEntity, create_entity),
-    Resource.CUSTOMER: (CreateCustomer, create_customer),
-    Resource.TAX: (CreateTax, create_tax),
-    Resource.ITEM: (CreateItem, create_item),
+HANDLERS: Mapping[Resource, Handler] = {
+    Resource.ENTITY: create_entity,
+    Resource.CUSTOMER: create_customer,
+    Resource.TAX: create_tax,
+    Resource.ITEM: create_item,
 }

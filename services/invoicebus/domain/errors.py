@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from invoicebus_contracts import ErrorBody, ErrorCode, ErrorDetail, error_body
 
+#: Where in a message a refusal points: field names and list indexes, as in ``errors[].loc``.
+Loc = list[str | int]
+
 
 class DomainError(Exception):
     """A command that is well-formed but can't be carried out (unknown entity, missing tax...)."""
 
-    def __init__(self, code: ErrorCode, message: str, loc: list[str | int] | None = None) -> None:
+    def __init__(self, code: ErrorCode, message: str, loc: Loc | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message

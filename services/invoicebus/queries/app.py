@@ -11,12 +11,13 @@ from invoicebus_client.topology import declare_topology_at
 from invoicebus_contracts import Resource
 
 from ..adapters.mongo.client import connect
+from ..adapters.mongo.entities import MongoEntities
 from ..adapters.mongo.reader import Reader
-from ..adapters.mongo.store import Store
 from ..adapters.rabbit.consuming import subscribe_each
 from ..adapters.rabbit.messenger import RabbitMessenger
 from ..runtime import configure_logging, make_broker, readiness, serve
 from ..settings import Settings
+from ..tenancy import Tenancy
 from .consumer import QueryConsumer
 from .service import QueryService
 
@@ -31,7 +32,9 @@ def create_app(settings: Settings) -> FastStream:
     mongo = connect(settings.mongodb_url)
     db = mongo[settings.database]
     reader = Reader(db)
-    consumer = QueryConsumer(QueryService(reader, Store(db)), RabbitMessenger(broker, topology))
+    consumer = QueryConsumer(
+        QueryService(reader, Tenancy(MongoEntities(db))), RabbitMessenger(broker, topology)
+    )
     subscribe_each(
         broker,
         topology.declarations(settings.delivery_limit),

@@ -1,6 +1,6 @@
 """The way of one list request, as a straight line:
 
-body → ``ListRequest`` → the entity (``x-entity-id`` or the first created one) → compile
+body → ``ListRequest`` → the entity (``tenancy``: ``x-entity-id`` or the first one) → compile
 ``query`` + ``search`` → ``order_by`` → decode the cursor → fetch ``limit + 1`` documents
 (and count every match unless ``include_total_count`` is false) → the page and its cursors.
 
@@ -15,21 +15,16 @@ from dataclasses import replace
 from typing import Any
 
 from invoicebus_contracts import (
-    Customer,
-    Entity,
+    LIST_REPLY_MODELS,
     ErrorBody,
-    Item,
     ListReply,
     ListRequest,
     Pagination,
     Resource,
-    Tax,
 )
 from invoicebus_contracts.wire import InvalidMessage, encode, parse
 
 from ..adapters.mongo.documents import to_resource
-from ..adapters.mongo.reader import Reader
-from ..adapters.mongo.store import Store
 from ..domain.errors import DomainError
 from ..querying.compiler import Filter, QueryError, and_, compile_query
 from ..querying.cursors import (
@@ -42,24 +37,18 @@ from ..querying.cursors import (
     fingerprint,
     parse_order_by,
 )
-from ..querying.fields import FIELDS
 from ..querying.pagination import assemble, page_query
+from ..tenancy import Tenancy
+from .ports import Reader
 
 #: The status and body of a reply.
 Reply = tuple[int, bytes]
 
-REPLIES: dict[Resource, type[ListReply[Any]]] = {
-    Resource.ENTITY: ListReply[Entity],
-    Resource.CUSTOMER: ListReply[Customer],
-    Resource.TAX: ListReply[Tax],
-    Resource.ITEM: ListReply[Item],
-}
-
 
 class QueryService:
-    def __init__(self, reader: Reader, store: Store) -> None:
+    def __init__(self, reader: Reader, tenancy: Tenancy) -> None:
         self.reader = reader
-        self.store = store  # for entity resolution, shared with the command side
+        self.tenancy = tenancy
 
     async def answer(self, resource: Resource, body: bytes, entity_header: str | None) -> Reply:
         """The status and body of the reply to one list request."""
@@ -74,12 +63,15 @@ class QueryService:
         self, resource: Resource, body: bytes, entity_header: str | None
     ) -> ListReply[Any]:
         request = _parse_request(body)
-        scoped = FIELDS[resource].scoped
-        entity_id = await self.store.resolve_entity(entity_header) if scoped else None
+        entity_id = await self.tenancy.entity_for(resource, entity_header)
         compiled = compile_query(resource, request.query, request.search)
         ordering = parse_order_by(resource, request.order_by)
         fp = fingerprint(resource, entity_id, ordering, compiled.canonical)
-        base = and_({"entity_id": entity_id}, compiled.filter) if scoped else compiled.filter
+        base = (
+            compiled.filter
+            if entity_id is None
+            else and_({"entity_id": entity_id}, compiled.filter)
+        )
         cursor = await self._cursor(resource, request, base, ordering, fp)
 
         query = page_query(base, ordering, request.limit, cursor)
@@ -89,7 +81,7 @@ class QueryService:
         else:
             fetched, total = await find, -1
         page = assemble(fetched, query, ordering, fp)
-        return REPLIES[resource](
+        return LIST_REPLY_MODELS[resource](
             data=[to_resource(resource, doc) for doc in page.documents],
             pagination=Pagination(
                 total=total,

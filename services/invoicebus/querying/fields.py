@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from invoicebus_contracts import Resource
 
@@ -21,8 +22,6 @@ class ResourceFields:
     queryable: dict[str, Kind]
     #: text fields matched by ``search`` (metadata values are always searched too).
     searchable: tuple[str, ...]
-    #: whether the resource belongs to an entity (all but entities themselves).
-    scoped: bool = True
     #: whether it carries ``metadata`` (queried as ``metadata.<key>``, string values).
     metadata: bool = True
 
@@ -40,7 +39,6 @@ FIELDS: dict[Resource, ResourceFields] = {
     Resource.ENTITY: ResourceFields(
         queryable={"id": Kind.ID, "name": Kind.STRING, "created_at": Kind.DATE},
         searchable=_PARTY_TEXT,
-        scoped=False,
     ),
     Resource.CUSTOMER: ResourceFields(
         queryable={
@@ -82,7 +80,11 @@ FIELDS: dict[Resource, ResourceFields] = {
 }
 
 
-#: The stored array of a document's searchable text (see adapters/mongo/documents.py).
+#: A stored document: the resource's fields under their public names (``id`` excepted, see
+#: ``storage_path``) plus internal ones whose names start with ``_``.
+Document = dict[str, Any]
+
+#: The stored array of a document's searchable text (written by adapters/mongo/documents.py).
 SEARCH_PATH = "_search"
 
 

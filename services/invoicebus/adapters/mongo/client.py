@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from invoicebus_contracts import Resource
 
-Document = dict[str, Any]
+from ...querying.fields import Document
 
 COLLECTIONS: dict[Resource, str] = {
     Resource.ENTITY: "entities",
@@ -34,6 +33,11 @@ def connect(url: str) -> AsyncMongoClient[Document]:
 
 def collection(db: AsyncDatabase[Document], resource: Resource) -> AsyncCollection[Document]:
     return db[COLLECTIONS[resource]]
+
+
+def refused_by_index_on(exc: DuplicateKeyError, field: str) -> bool:
+    """Whether the unique index that refused a write covers ``field``."""
+    return field in (exc.details or {}).get("keyPattern", {})
 
 
 async def ping(client: AsyncMongoClient[Document]) -> bool:

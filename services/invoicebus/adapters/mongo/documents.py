@@ -1,50 +1,49 @@
-"""Resource <-> stored document mapping.
+"""Resource <-> stored document mapping, and the BSON values in between.
 
-Stored documents are the public resource plus a few internal fields, all prefixed with ``_``:
-``_id`` (the public ``id``), ``_search`` (text searched by ``search``), ``_idem`` (the
-idempotency key of the command that created it) and ``_events``/``_pending`` (the outbox).
-Money is Decimal128 so range queries compare numbers exactly; dates are BSON UTC datetimes.
+A stored document is the public resource with ``_id`` for its ``id``, plus internal fields whose
+names start with ``_``: ``_search`` (the text ``search`` matches, written here), the outbox and
+idempotency fields ``_event``, ``_pending`` and ``_idem`` (``outbox.py``), and ``_auto_rate`` on
+auto-created taxes (``taxes.py``). Money is Decimal128 so range queries compare numbers exactly;
+dates are BSON UTC datetimes. Everything above this adapter sees plain Python values
+(``Decimal``), converted here on the way in and out.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from bson import Decimal128
 from pydantic import BaseModel
 
-from invoicebus_contracts import Customer, Entity, Item, Resource, Tax
+from invoicebus_contracts import RESOURCE_MODELS, Customer, Entity, Item, Resource, Tax
 
-from ...querying.fields import FIELDS
-from .client import Document
+from ...querying.fields import FIELDS, SEARCH_PATH, Document, storage_path
 
-R = TypeVar("R", bound=BaseModel)
-
-MODELS: dict[Resource, type[BaseModel]] = {
-    Resource.ENTITY: Entity,
-    Resource.CUSTOMER: Customer,
-    Resource.TAX: Tax,
-    Resource.ITEM: Item,
-}
 _DERIVED = {"vies"}  # constant fields of the shape, not stored
+#: What a read that only wants the resource leaves out (the search terms).
+HIDDEN: dict[str, int] = {SEARCH_PATH: 0}
 
 
-def _to_bson(value: Any) -> Any:
+def to_bson(value: Any) -> Any:
+    """Plain values (a filter, a document) as stored: ``Decimal`` becomes Decimal128."""
     if isinstance(value, Decimal):
         return Decimal128(value)
     if isinstance(value, dict):
-        return {k: _to_bson(v) for k, v in value.items()}
+        return {k: to_bson(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_to_bson(v) for v in value]
+        return [to_bson(v) for v in value]
     return value
 
 
-def _from_bson(value: Any) -> Any:
+def from_bson(value: Any) -> Any:
+    """Stored values as plain ones: Decimal128 becomes ``Decimal``."""
     if isinstance(value, Decimal128):
         return value.to_decimal()
+    if isinstance(value, dict):
+        return {k: from_bson(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_from_bson(v) for v in value]
+        return [from_bson(v) for v in value]
     return value
 
 
@@ -58,11 +57,11 @@ def search_terms(resource: Resource, model: BaseModel) -> list[str]:
 
 def to_document(resource: Resource, model: BaseModel) -> Document:
     data = model.model_dump(exclude=_DERIVED)
-    doc: Document = {"_id": data.pop("id"), **_to_bson(data)}
-    doc["_search"] = search_terms(resource, model)
+    doc: Document = {storage_path("id"): data.pop("id"), **to_bson(data)}
+    doc[SEARCH_PATH] = search_terms(resource, model)
     return doc
 
 
-def to_resource(resource: Resource, doc: Document) -> BaseModel:
-    public = {k: _from_bson(v) for k, v in doc.items() if not k.startswith("_")}
-    return MODELS[resource].model_validate({"id": doc["_id"], **public})
+def to_resource(resource: Resource, doc: Document) -> Entity | Customer | Tax | Item:
+    public = {k: from_bson(v) for k, v in doc.items() if not k.startswith("_")}
+    return RESOURCE_MODELS[resource].model_validate({"id": doc[storage_path("id")], **public})

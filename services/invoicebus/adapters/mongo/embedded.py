@@ -16,7 +16,7 @@ from pathlib import Path
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from .client import Document
+from ...querying.fields import Document
 
 
 def free_port() -> int:

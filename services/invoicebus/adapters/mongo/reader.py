@@ -21,11 +21,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from invoicebus_contracts import Resource
 
-from ...querying.fields import FIELDS, storage_path
-from .client import COLLECTIONS, Document, collection
+from ...querying.fields import FIELDS, Document, storage_path
+from . import documents, outbox
+from .client import COLLECTIONS, collection
 
-# Internal fields a page never needs (see documents.py); leaving them out saves the transfer.
-_INTERNAL = {"_search": 0, "_idem": 0, "_event": 0, "_pending": 0}
+# Internal fields a page never needs; leaving them out saves the transfer.
+_INTERNAL = documents.HIDDEN | outbox.HIDDEN
 
 
 def index_name(field: str) -> str:
@@ -35,7 +36,7 @@ def index_name(field: str) -> str:
 def list_index_keys(resource: Resource, field: str) -> list[tuple[str, int]]:
     """``(entity_id, field, _id)``: the scope, then the sort order with ties broken by id."""
     path = storage_path(field)
-    keys = [("entity_id", ASCENDING)] if FIELDS[resource].scoped else []
+    keys = [("entity_id", ASCENDING)] if resource.tenant_scoped else []
     keys.append((path, ASCENDING))
     if path != "_id":
         keys.append(("_id", ASCENDING))
@@ -43,6 +44,8 @@ def list_index_keys(resource: Resource, field: str) -> list[tuple[str, int]]:
 
 
 class Reader:
+    """The ``queries.ports.Reader`` of the query service."""
+
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.db = db
         self._secantus: bool | None = None

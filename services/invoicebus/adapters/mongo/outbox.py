@@ -1,0 +1,139 @@
+"""The outbox and idempotency fields of stored documents: written, indexed, queried and
+projected away here, and nowhere else.
+
+A created document carries its own ``created`` event (``_event``) and a ``_pending`` flag, so
+storing the resource and queueing its event is one single-document write: atomic on any
+MongoDB, with no multi-document transaction. The command's idempotency key (``_idem``) sits in
+the same document under a unique index, so a duplicate command is stopped by the index, not by
+a read-then-write check. Above this module these are ``domain.records`` values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from invoicebus_contracts import ErrorCode, Resource
+
+from ...domain.errors import DomainError
+from ...domain.records import Event, IdempotencyKey, M, Record
+from ...querying.fields import Document
+from .client import refused_by_index_on
+from .documents import to_document, to_resource
+
+EVENT = "_event"
+PENDING = "_pending"
+IDEM = "_idem"
+IDEMPOTENCY_INDEX = "idempotency_key"
+PENDING_INDEX = "outbox_pending"
+#: What a read that only wants the resource leaves out.
+HIDDEN: dict[str, int] = {EVENT: 0, PENDING: 0, IDEM: 0}
+
+
+async def ensure_indexes(coll: AsyncCollection[Document]) -> None:
+    await coll.create_index(
+        [("entity_id", ASCENDING), (f"{IDEM}.command", ASCENDING), (f"{IDEM}.key", ASCENDING)],
+        name=IDEMPOTENCY_INDEX,
+        unique=True,
+        partialFilterExpression={f"{IDEM}.key": {"$exists": True}},
+    )
+    await coll.create_index(
+        [(PENDING, ASCENDING), ("created_at", ASCENDING)],
+        name=PENDING_INDEX,
+        partialFilterExpression={PENDING: True},
+    )
+
+
+def document_of(record: Record[Any], key: IdempotencyKey | None) -> Document:
+    """The document of a new record: the resource, its pending event, the command's key."""
+    doc = to_document(record.resource, record.model)
+    event = record.event
+    doc[EVENT] = {"id": event.id, "type": event.type, "correlation_id": event.correlation_id}
+    doc[PENDING] = record.pending
+    if key is not None:
+        doc[IDEM] = {"command": key.command, "key": key.key, "fingerprint": key.fingerprint}
+    return doc
+
+
+def record_of(resource: Resource, doc: Document) -> Record[Any]:
+    event = doc[EVENT]
+    return Record(
+        resource,
+        to_resource(resource, doc),
+        Event(event["id"], event["type"], event.get("correlation_id")),
+        pending=bool(doc.get(PENDING)),
+    )
+
+
+async def insert(
+    coll: AsyncCollection[Document], record: Record[M], key: IdempotencyKey | None
+) -> Record[M]:
+    """Store a new record; for a repeated idempotency key, return the original instead.
+
+    The same key with a different command fingerprint is an ``idempotency_conflict``.
+    """
+    doc = document_of(record, key)
+    try:
+        await coll.insert_one(doc)
+    except DuplicateKeyError as exc:
+        if key is None or not refused_by_index_on(exc, f"{IDEM}.key"):
+            raise
+        original = await find_original(coll, record.resource, doc.get("entity_id"), key)
+        if original is None:  # pragma: no cover - the index said it exists
+            raise
+        return original
+    return record
+
+
+async def find_original(
+    coll: AsyncCollection[Document],
+    resource: Resource,
+    entity_id: str | None,
+    key: IdempotencyKey,
+) -> Record[Any] | None:
+    """The record an earlier delivery of the same command stored, if any.
+
+    The same key with a different command fingerprint is an ``idempotency_conflict``.
+    """
+    original = await coll.find_one(
+        {"entity_id": entity_id, f"{IDEM}.command": key.command, f"{IDEM}.key": key.key}
+    )
+    if original is None:
+        return None
+    if original[IDEM]["fingerprint"] != key.fingerprint:
+        raise DomainError(
+            ErrorCode.IDEMPOTENCY_CONFLICT,
+            f"message_id {key.key!r} was already used for a different {key.command} command;"
+            " use a new message_id for a new command",
+            ["message_id"],
+        )
+    return record_of(resource, original)
+
+
+async def mark_sent(coll: AsyncCollection[Document], record_id: str) -> None:
+    await coll.update_one({"_id": record_id}, {"$set": {PENDING: False}})
+
+
+async def pending(
+    coll: AsyncCollection[Document], resource: Resource, created_before: datetime
+) -> AsyncIterator[Record[Any]]:
+    """Records whose event is still unsent, oldest first."""
+    cursor = coll.find(
+        {PENDING: True, "created_at": {"$lt": created_before}}, sort=[("created_at", ASCENDING)]
+    )
+    async for doc in cursor:
+        yield record_of(resource, doc)
+
+
+async def pending_among(
+    coll: AsyncCollection[Document], resource: Resource, ids: list[str]
+) -> list[Record[Any]]:
+    """Those of the records ``ids`` whose event is still unsent, in the order of ``ids``."""
+    cursor = coll.find({"_id": {"$in": ids}, PENDING: True})
+    found = {doc["_id"]: doc async for doc in cursor}
+    return [record_of(resource, found[i]) for i in ids if i in found]

@@ -1,0 +1,118 @@
+"""In-memory fakes of the command service's storage ports (``commands/ports.py``).
+
+They keep the ports' promises the simple way (lists and dicts, no concurrency), so the rules
+of ``commands/`` can be unit-tested without a database. The MongoDB adapter keeps the same
+promises with unique indexes; the integration tests prove that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from invoicebus.domain.errors import DomainError
+from invoicebus.domain.records import IdempotencyKey, M, Record
+from invoicebus_contracts import ErrorCode, Resource, Tax
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.records: list[Record[Any]] = []
+        self.keys: dict[tuple[Resource, str | None, str, str], tuple[str, Record[Any]]] = {}
+        self.taxes = MemoryTaxes(self)
+
+    def of(self, resource: Resource) -> list[Record[Any]]:
+        return [r for r in self.records if r.resource is resource]
+
+    async def add(self, record: Record[M], key: IdempotencyKey | None) -> Record[M]:
+        if key is not None:
+            original: Record[M] | None = await self.find_original(
+                record.resource, _owner(record), key
+            )
+            if original is not None:
+                return original
+            self.keys[(record.resource, _owner(record), key.command, key.key)] = (
+                key.fingerprint,
+                record,
+            )
+        self.records.append(record)
+        return record
+
+    async def find_original(
+        self, resource: Resource, entity_id: str | None, key: IdempotencyKey
+    ) -> Record[Any] | None:
+        found = self.keys.get((resource, entity_id, key.command, key.key))
+        if found is None:
+            return None
+        fingerprint, original = found
+        if fingerprint != key.fingerprint:
+            raise DomainError(ErrorCode.IDEMPOTENCY_CONFLICT, "reused", ["message_id"])
+        return original
+
+    async def mark_sent(self, record: Record[Any]) -> None:
+        record.pending = False
+
+    async def pending(self, created_before: datetime) -> AsyncIterator[Record[Any]]:
+        for record in list(self.records):
+            if record.pending and record.model.created_at < created_before:
+                yield record
+
+
+class MemoryTaxes:
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+        self.auto: dict[tuple[str, Decimal], Record[Tax]] = {}
+
+    def _of(self, entity_id: str) -> list[Record[Tax]]:
+        return [t for t in self.store.of(Resource.TAX) if t.model.entity_id == entity_id]
+
+    async def by_ids(self, entity_id: str, ids: Iterable[str]) -> dict[str, Record[Tax]]:
+        wanted = set(ids)
+        return {t.id: t for t in self._of(entity_id) if t.id in wanted}
+
+    async def by_classifications(
+        self, entity_id: str, classifications: Iterable[str]
+    ) -> dict[str, Record[Tax]]:
+        wanted = set(classifications)
+        return {
+            t.model.classification: t
+            for t in self._of(entity_id)
+            if t.model.classification in wanted and t.model.classification is not None
+        }
+
+    async def by_rates(
+        self, entity_id: str, rates: Iterable[Decimal]
+    ) -> dict[Decimal, Record[Tax]]:
+        wanted = set(rates)
+        found: dict[Decimal, Record[Tax]] = {}
+        for tax in sorted(self._of(entity_id), key=lambda t: t.id):
+            if tax.model.rate in wanted:
+                found.setdefault(tax.model.rate, tax)
+        return found
+
+    async def pending_among(self, ids: Iterable[str]) -> list[Record[Tax]]:
+        taxes = {t.id: t for t in self.store.of(Resource.TAX)}
+        return [taxes[i] for i in ids if i in taxes and taxes[i].pending]
+
+    async def add(self, tax: Record[Tax], key: IdempotencyKey | None) -> Record[Tax]:
+        classification = tax.model.classification
+        if classification is not None and await self.by_classifications(
+            tax.model.entity_id, [classification]
+        ):
+            if key and (original := await self.store.find_original(Resource.TAX, _owner(tax), key)):
+                return original
+            raise DomainError(ErrorCode.RESOURCE_ALREADY_EXISTS, "taken", ["classification"])
+        return await self.store.add(tax, key)
+
+    async def add_auto(self, tax: Record[Tax], rate: Decimal) -> Record[Tax]:
+        slot = (tax.model.entity_id, rate)
+        if slot not in self.auto:
+            self.auto[slot] = await self.store.add(tax, None)
+        return self.auto[slot]
+
+
+def _owner(record: Record[Any]) -> str | None:
+    """The scope of an idempotency key: the entity, or none for an entity itself."""
+    return record.entity_id if record.resource.tenant_scoped else None
