@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from bson import Decimal128
 
+from invoicebus.adapters.mongo.documents import to_bson
 from invoicebus.querying.compiler import OPERATORS, QueryError, and_, compile_query
+from invoicebus.querying.fields import stored_number
 from invoicebus_contracts import ErrorCode, Resource
 from invoicebus_contracts.limits import QUERY_MAX_BYTES, QUERY_MAX_FIELDS, QUERY_MAX_IN_VALUES
 
@@ -23,7 +25,9 @@ def day(y: int, m: int, d: int, hour: int = 0, minute: int = 0, second: int = 0)
 
 
 def compiled(query: Any, resource: Resource = C, search: str | None = None) -> dict[str, Any]:
-    return compile_query(resource, query, search).filter
+    """The filter as the database receives it (the mongo adapter stores decimals as BSON)."""
+    result: dict[str, Any] = to_bson(compile_query(resource, query, search).filter)
+    return result
 
 
 def refused(query: Any, resource: Resource = C, search: str | None = None) -> QueryError:
@@ -153,6 +157,31 @@ def test_numbers_are_exact_decimal128() -> None:
     assert compiled({"price": {"between": [10, 20]}}, ITEM) == {
         "price": {"$gte": Decimal128("10"), "$lte": Decimal128("20")}
     }
+
+
+def test_the_compiler_itself_emits_exact_decimals_and_no_bson() -> None:
+    [operand] = compile_query(ITEM, '{"price": {"lt": 0.10}}').filter["price"].values()
+    assert type(operand) is Decimal
+    assert str(operand) == "0.10"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["0.1", "1E+6144", "1E-6143", "1E-6176", "1E-6177", "9" * 34, "9" * 35, "1" + "0" * 40, "-0"],
+)
+def test_stored_numbers_are_what_decimal128_holds(text: str) -> None:
+    """The compiler's check of numbers agrees with BSON's Decimal128 on its edges."""
+    try:
+        expected: Decimal | None = Decimal128(Decimal(text)).to_decimal()
+    except ArithmeticError:
+        expected = None
+    try:
+        ours: Decimal | None = stored_number(Decimal(text))
+    except ArithmeticError:
+        ours = None
+    assert (ours is None) == (expected is None)
+    if ours is not None:
+        assert Decimal128(ours) == Decimal128(Decimal(text))
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,6 @@ from invoicebus_contracts import (
 )
 from invoicebus_contracts.wire import InvalidMessage, encode, parse
 
-from ..adapters.mongo.documents import to_resource
 from ..domain.errors import DomainError
 from ..querying.compiler import Filter, QueryError, and_, compile_query
 from ..querying.cursors import (
@@ -37,6 +36,7 @@ from ..querying.cursors import (
     fingerprint,
     parse_order_by,
 )
+from ..querying.fields import public_fields
 from ..querying.pagination import assemble, page_query
 from ..tenancy import Tenancy
 from .ports import Reader
@@ -82,7 +82,7 @@ class QueryService:
             fetched, total = await find, -1
         page = assemble(fetched, query, ordering, fp)
         return LIST_REPLY_MODELS[resource](
-            data=[to_resource(resource, doc) for doc in page.documents],
+            data=[public_fields(doc) for doc in page.documents],
             pagination=Pagination(
                 total=total,
                 next_cursor=page.next_cursor,

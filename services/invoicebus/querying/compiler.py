@@ -18,8 +18,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from bson import Decimal128
-
 from invoicebus_contracts import ErrorBody, ErrorCode, ErrorDetail, Resource, error_body
 from invoicebus_contracts.limits import (
     METADATA_KEY_MAX,
@@ -28,11 +26,11 @@ from invoicebus_contracts.limits import (
     QUERY_MAX_IN_VALUES,
 )
 
-from ..domain.errors import DomainError
-from .fields import FIELDS, SEARCH_PATH, Kind, ResourceFields, storage_path
+from ..domain.errors import DomainError, Loc
+from .fields import FIELDS, SEARCH_PATH, Kind, ResourceFields, storage_path, stored_number
 
+#: A MongoDB filter of plain Python values (numbers as ``Decimal``; the adapter stores them).
 Filter = dict[str, Any]
-Loc = tuple[str | int, ...]
 
 OPERATORS: tuple[str, ...] = (
     "equals", "gte", "lte", "gt", "lt", "in", "notIn", "contains", "startsWith", "endsWith",
@@ -86,13 +84,13 @@ def compile_query(
     clauses = [_field_clause(fields, key, value) for key, value in conditions.items()]
     text = (search or "").strip()
     if text:
-        clauses.append({SEARCH_PATH: _regex("contains", _text(text, ("search",)))})
+        clauses.append({SEARCH_PATH: _regex("contains", _text(text, ["search"]))})
     return CompiledQuery(and_(*clauses), canonical_json({"query": conditions, "search": text}))
 
 
 def parse_query(query: Mapping[str, Any] | str | None) -> dict[str, Any]:
     """The query object, decoded from its JSON text if need be, within the size limits."""
-    loc = ("query",)
+    loc: Loc = ["query"]
     if query is None or (isinstance(query, str) and not query.strip()):
         return {}
     value: Any = query
@@ -164,14 +162,14 @@ def _is_operators(value: Any) -> bool:
 
 
 def _field_clause(fields: ResourceFields, key: str, condition: Any) -> Filter:
-    loc: Loc = ("query", key)
+    loc: Loc = ["query", key]
     path, kind = _resolve_field(fields, key, loc)
     if isinstance(condition, dict):
         if not condition:
             raise QueryError('needs at least one operator, e.g. {"equals": ...}', loc)
         return and_(
             *(
-                _operator_clause(path, kind, op, operand, (*loc, op))
+                _operator_clause(path, kind, op, operand, [*loc, op])
                 for op, operand in condition.items()
             )
         )
@@ -246,7 +244,7 @@ def _membership(path: str, kind: Kind, op: str, operand: Any, loc: Loc) -> Filte
         raise QueryError(
             f"has {len(operand)} values; at most {QUERY_MAX_IN_VALUES} are allowed", loc
         )
-    values = [_value(kind, v, (*loc, i), nullable=True) for i, v in enumerate(operand)]
+    values = [_value(kind, v, [*loc, i], nullable=True) for i, v in enumerate(operand)]
     if any(isinstance(v, _Day) for v in values):
         days = [_compare(path, "equals", v) for v in values]
         return {"$or": days} if op == "in" else {"$nor": days}
@@ -256,7 +254,7 @@ def _membership(path: str, kind: Kind, op: str, operand: Any, loc: Loc) -> Filte
 def _between(kind: Kind, operand: Any, loc: Loc) -> tuple[Any, Any]:
     if not isinstance(operand, list) or len(operand) != 2:
         raise QueryError("expected [min, max]: an array of exactly two values", loc)
-    low, high = (_value(kind, v, (*loc, i), nullable=False) for i, v in enumerate(operand))
+    low, high = (_value(kind, v, [*loc, i], nullable=False) for i, v in enumerate(operand))
     if _sort_key(low) > _sort_key(high):
         raise QueryError("min is greater than max", loc)
     return low, high
@@ -265,8 +263,6 @@ def _between(kind: Kind, operand: Any, loc: Loc) -> tuple[Any, Any]:
 def _sort_key(value: Any) -> Any:
     if isinstance(value, _Day):
         return value.start
-    if isinstance(value, Decimal128):
-        return value.to_decimal()
     return value
 
 
@@ -284,7 +280,7 @@ def _regex(op: str, text: str) -> dict[str, str]:
 
 
 def _value(kind: Kind, value: Any, loc: Loc, *, nullable: bool) -> Any:
-    """A JSON operand as the stored BSON value it is compared with (or a whole ``_Day``)."""
+    """A JSON operand as the stored value it is compared with (or a whole ``_Day``)."""
     if value is None:
         if nullable:
             return None
@@ -306,8 +302,8 @@ def _text(value: Any, loc: Loc) -> str:
     return value
 
 
-def _number(value: Any, loc: Loc) -> Decimal128:
-    """Money and rates are Decimal128: operands become Decimal128 from the exact decimal."""
+def _number(value: Any, loc: Loc) -> Decimal:
+    """Money and rates are stored as decimal128: operands are exact decimals it can hold."""
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise QueryError(f"expected a number, got {_json_type(value)}", loc)
     # JSON numbers arrive as int or Decimal; a float (from a Python caller) by its shortest repr.
@@ -315,8 +311,8 @@ def _number(value: Any, loc: Loc) -> Decimal128:
     if not exact.is_finite():
         raise QueryError("expected a finite number", loc)
     try:
-        return Decimal128(exact)
-    except Exception:  # bson refuses what Decimal128 can't hold exactly
+        return stored_number(exact)
+    except ArithmeticError:  # what a decimal128 can't hold exactly
         raise QueryError("is out of range or too precise for a decimal", loc) from None
 
 

@@ -32,14 +32,12 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-from bson import Decimal128
-
 from invoicebus_contracts import ErrorBody, ErrorCode, ErrorDetail, Resource, error_body
 from invoicebus_contracts.limits import CURSOR_MAX, ID_MAX
 
 from ..domain.errors import DomainError
 from .compiler import Filter, QueryError
-from .fields import FIELDS, Kind, storage_path
+from .fields import FIELDS, Document, Kind, storage_path, stored_number
 
 VERSION = 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -108,7 +106,7 @@ class Position:
     """Where a cursor points: a document's sort value and id."""
 
     id: str
-    #: The sort value as stored (str, Decimal128, datetime or None); ``known`` is False when
+    #: The sort value as stored (str, Decimal, datetime or None); ``known`` is False when
     #: the cursor left it out (too long) and it must be read from the document.
     value: Any = None
     known: bool = True
@@ -128,7 +126,7 @@ def fingerprint(
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def position_of(doc: dict[str, Any], ordering: Ordering) -> Position:
+def position_of(doc: Document, ordering: Ordering) -> Position:
     return Position(doc["_id"], doc.get(ordering.path))
 
 
@@ -187,8 +185,8 @@ def _tag(value: Any) -> list[Any]:
         return ["n"]
     if isinstance(value, str):
         return ["s", value]
-    if isinstance(value, Decimal128):
-        return ["d", str(value.to_decimal())]
+    if isinstance(value, Decimal):
+        return ["d", str(value)]
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=UTC)
         return ["t", (moment - _EPOCH) // timedelta(milliseconds=1)]
@@ -207,7 +205,7 @@ def _untag(tagged: Any, kind: Kind) -> Any:
     if tag == "d" and kind is Kind.NUMBER and isinstance(raw, str):
         try:
             number = Decimal(raw)
-            return Decimal128(number) if number.is_finite() else _MISSING
+            return stored_number(number) if number.is_finite() else _MISSING
         except (InvalidOperation, ArithmeticError, ValueError):
             return _MISSING
     if tag == "t" and kind is Kind.DATE and isinstance(raw, int) and not isinstance(raw, bool):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Context, Decimal, Inexact, InvalidOperation, Overflow
 from enum import StrEnum
 from typing import Any
 
@@ -12,7 +13,7 @@ from invoicebus_contracts import Resource
 class Kind(StrEnum):
     ID = "id"
     STRING = "string"
-    NUMBER = "number"  # stored as Decimal128, compared numerically
+    NUMBER = "number"  # stored as a decimal128 (see ``stored_number``), compared numerically
     DATE = "date"  # stored as BSON UTC datetime
 
 
@@ -91,3 +92,26 @@ SEARCH_PATH = "_search"
 def storage_path(field: str) -> str:
     """The document path of a public field: ``id`` is the document's ``_id``."""
     return "_id" if field == "id" else field
+
+
+def public_fields(doc: Document) -> dict[str, Any]:
+    """A stored document's resource fields under their public names, internal ones left out."""
+    fields = {k: v for k, v in doc.items() if not k.startswith("_")}
+    return {"id": doc[storage_path("id")], **fields}
+
+
+# Numbers are stored as IEEE 754 decimal128 (BSON Decimal128): 34 significant digits and
+# exponents from -6143 to 6144, never rounded. This is that format's context (as PyMongo's).
+_DECIMAL128 = Context(
+    prec=34,
+    rounding=ROUND_HALF_EVEN,
+    Emin=-6143,
+    Emax=6144,
+    clamp=1,
+    traps=[InvalidOperation, Overflow, Inexact],
+)
+
+
+def stored_number(value: Decimal) -> Decimal:
+    """``value`` as a decimal128 holds it exactly; ``ArithmeticError`` if it can't."""
+    return _DECIMAL128.create_decimal(value)

@@ -14,7 +14,6 @@ more follow. Rules (wire contract, "List requests"):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from .compiler import Filter, and_
 from .cursors import (
@@ -25,8 +24,7 @@ from .cursors import (
     keyset_filter,
     position_of,
 )
-
-Document = dict[str, Any]
+from .fields import Document
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from invoicebus_contracts import RESOURCE_MODELS, Customer, Entity, Item, Resource, Tax
 
-from ...querying.fields import FIELDS, SEARCH_PATH, Document, storage_path
+from ...querying.fields import FIELDS, SEARCH_PATH, Document, public_fields, storage_path
 
 _DERIVED = {"vies"}  # constant fields of the shape, not stored
 #: What a read that only wants the resource leaves out (the search terms).
@@ -63,5 +63,4 @@ def to_document(resource: Resource, model: BaseModel) -> Document:
 
 
 def to_resource(resource: Resource, doc: Document) -> Entity | Customer | Tax | Item:
-    public = {k: from_bson(v) for k, v in doc.items() if not k.startswith("_")}
-    return RESOURCE_MODELS[resource].model_validate({"id": doc[storage_path("id")], **public})
+    return RESOURCE_MODELS[resource].model_validate(from_bson(public_fields(doc)))

@@ -9,6 +9,9 @@ drops documents equal to an inclusive upper bound (``$lte``) when it plans that 
 compound index with more fields after it, as every list index has (``_id`` last). For such
 filters it is told which index to use (a hint): it then walks that index and evaluates the
 whole filter, which is correct, if slower. MongoDB itself needs no such help.
+
+Filters come in and documents go out as plain Python values (``querying/``'s); the BSON
+conversion is ``documents.py``'s.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from invoicebus_contracts import Resource
 
+from ...querying.compiler import Filter
 from ...querying.fields import FIELDS, Document, storage_path
 from . import documents, outbox
 from .client import COLLECTIONS, collection
+from .documents import from_bson, to_bson
 
 # Internal fields a page never needs; leaving them out saves the transfer.
 _INTERNAL = documents.HIDDEN | outbox.HIDDEN
@@ -71,32 +76,34 @@ class Reader:
                 await coll.create_indexes(models)
 
     async def find(
-        self, resource: Resource, filter: dict[str, Any], sort: list[tuple[str, int]], limit: int
+        self, resource: Resource, filter: Filter, sort: list[tuple[str, int]], limit: int
     ) -> list[Document]:
-        return await (await self._find(resource, filter, sort, limit)).to_list()
+        cursor = await self._find(resource, filter, sort, limit)
+        return [from_bson(doc) async for doc in cursor]
 
     async def explain(
-        self, resource: Resource, filter: dict[str, Any], sort: list[tuple[str, int]], limit: int
+        self, resource: Resource, filter: Filter, sort: list[tuple[str, int]], limit: int
     ) -> dict[str, Any]:
         """The server's plan for ``find`` with the same arguments."""
         return await (await self._find(resource, filter, sort, limit)).explain()
 
-    async def count(self, resource: Resource, filter: dict[str, Any]) -> int:
+    async def count(self, resource: Resource, filter: Filter) -> int:
         coll = collection(self.db, resource)
         hint = await self._hint(resource, [("_id", ASCENDING)], filter)
-        return await coll.count_documents(filter, **hint)
+        return await coll.count_documents(to_bson(filter), **hint)
 
     async def find_one(
-        self, resource: Resource, filter: dict[str, Any], fields: list[str]
+        self, resource: Resource, filter: Filter, fields: list[str]
     ) -> Document | None:
-        return await collection(self.db, resource).find_one(filter, projection=fields)
+        doc = await collection(self.db, resource).find_one(to_bson(filter), projection=fields)
+        return None if doc is None else from_bson(doc)
 
     async def _find(
-        self, resource: Resource, filter: dict[str, Any], sort: list[tuple[str, int]], limit: int
+        self, resource: Resource, filter: Filter, sort: list[tuple[str, int]], limit: int
     ) -> AsyncCursor[Document]:
         hint = await self._hint(resource, sort, filter)
         return collection(self.db, resource).find(
-            filter, projection=_INTERNAL, sort=sort, limit=limit, **hint
+            to_bson(filter), projection=_INTERNAL, sort=sort, limit=limit, **hint
         )
 
     async def is_secantus(self) -> bool:
@@ -107,7 +114,7 @@ class Reader:
         return self._secantus
 
     async def _hint(
-        self, resource: Resource, sort: list[tuple[str, int]], filter: dict[str, Any]
+        self, resource: Resource, sort: list[tuple[str, int]], filter: Filter
     ) -> dict[str, Any]:
         """``hint`` for SecantusDB when the filter has a top-level ``$lte`` (see the module)."""
         upper_bounds = any(isinstance(c, dict) and "$lte" in c for c in filter.values())
