@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from invoicebus.querying.compiler import QueryError
 from invoicebus.querying.cursors import (
     Cursor,
     CursorError,
@@ -23,6 +22,7 @@ from invoicebus.querying.cursors import (
     keyset_filter,
     parse_order_by,
 )
+from invoicebus.querying.errors import QueryError
 from invoicebus.querying.fields import Kind
 from invoicebus.querying.pagination import assemble, page_query
 from invoicebus_contracts import ErrorCode, Resource

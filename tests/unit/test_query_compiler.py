@@ -12,7 +12,8 @@ import pytest
 from bson import Decimal128
 
 from invoicebus.adapters.mongo.documents import to_bson
-from invoicebus.querying.compiler import OPERATORS, QueryError, and_, compile_query
+from invoicebus.querying.compiler import OPERATORS, and_, compile_query
+from invoicebus.querying.errors import QueryError
 from invoicebus.querying.fields import stored_number
 from invoicebus_contracts import ErrorCode, Resource
 from invoicebus_contracts.limits import QUERY_MAX_BYTES, QUERY_MAX_FIELDS, QUERY_MAX_IN_VALUES

@@ -25,7 +25,7 @@ from invoicebus_contracts import (
 from invoicebus_contracts.wire import InvalidMessage, encode, parse
 
 from ..domain.errors import DomainError
-from ..querying.compiler import Filter, QueryError, and_, compile_query
+from ..querying.compiler import Filter, and_, compile_query
 from ..querying.cursors import (
     Cursor,
     CursorError,
@@ -36,6 +36,7 @@ from ..querying.cursors import (
     fingerprint,
     parse_order_by,
 )
+from ..querying.errors import QueryError
 from ..querying.fields import public_fields
 from ..querying.pagination import assemble, page_query
 from ..tenancy import Tenancy

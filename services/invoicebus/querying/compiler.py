@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from invoicebus_contracts import ErrorBody, ErrorCode, ErrorDetail, Resource, error_body
+from invoicebus_contracts import Resource
 from invoicebus_contracts.limits import (
     METADATA_KEY_MAX,
     QUERY_MAX_BYTES,
@@ -26,8 +25,10 @@ from invoicebus_contracts.limits import (
     QUERY_MAX_IN_VALUES,
 )
 
-from ..domain.errors import DomainError, Loc
-from .fields import FIELDS, SEARCH_PATH, Kind, ResourceFields, storage_path, stored_number
+from ..domain.errors import Loc
+from .errors import QueryError
+from .fields import FIELDS, SEARCH_PATH, Kind, ResourceFields, storage_path
+from .values import Day, json_type, refuse_constant, stored_value, text_value
 
 #: A MongoDB filter of plain Python values (numbers as ``Decimal``; the adapter stores them).
 Filter = dict[str, Any]
@@ -41,23 +42,8 @@ _TEXT_KINDS = frozenset({Kind.ID, Kind.STRING})
 _COMPARISONS = {"equals": "$eq", "gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte"}
 
 _METADATA_KEY = re.compile(rf"[^.$\x00][^.\x00]{{0,{METADATA_KEY_MAX - 1}}}")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?")
 # The very end of the text: '$' would also match just before a final newline.
 _END = r"(?![\s\S])"
-
-
-class QueryError(DomainError):
-    """A query the language does not allow: ``invalid_query`` (422), located by ``loc``."""
-
-    def __init__(self, message: str, loc: Sequence[str | int]) -> None:
-        where = ".".join(str(part) for part in loc)
-        super().__init__(ErrorCode.INVALID_QUERY, f"{where}: {message}", list(loc))
-        self.loc: list[str | int] = list(loc)
-        self.detail = message
-
-    def to_body(self) -> ErrorBody:
-        return error_body(self.code, self.message, [ErrorDetail(loc=self.loc, msg=self.detail)])
 
 
 @dataclass(frozen=True)
@@ -68,14 +54,6 @@ class CompiledQuery:
     canonical: str
 
 
-@dataclass(frozen=True)
-class _Day:
-    """A date-only value: the whole UTC day ``[start, end)``."""
-
-    start: datetime
-    end: datetime
-
-
 def compile_query(
     resource: Resource, query: Mapping[str, Any] | str | None, search: str | None = None
 ) -> CompiledQuery:
@@ -84,7 +62,7 @@ def compile_query(
     clauses = [_field_clause(fields, key, value) for key, value in conditions.items()]
     text = (search or "").strip()
     if text:
-        clauses.append({SEARCH_PATH: _regex("contains", _text(text, ["search"]))})
+        clauses.append({SEARCH_PATH: _regex("contains", text_value(text, ["search"]))})
     return CompiledQuery(and_(*clauses), canonical_json({"query": conditions, "search": text}))
 
 
@@ -97,13 +75,13 @@ def parse_query(query: Mapping[str, Any] | str | None) -> dict[str, Any]:
     if isinstance(query, str):
         _check_size(query, loc)
         try:
-            value = json.loads(query, parse_float=Decimal, parse_constant=_refuse_constant)
+            value = json.loads(query, parse_float=Decimal, parse_constant=refuse_constant)
         except RecursionError:
             raise QueryError("is nested too deeply", loc) from None
         except ValueError as exc:
             raise QueryError(f"is not valid JSON ({exc})", loc) from None
     if not isinstance(value, dict):
-        raise QueryError(f"must be a JSON object of field conditions, got {_json_type(value)}", loc)
+        raise QueryError(f"must be a JSON object of field conditions, got {json_type(value)}", loc)
     try:
         _check_size(canonical_json(value), loc)
     except (RecursionError, TypeError, ValueError):
@@ -216,17 +194,17 @@ def _operator_clause(path: str, kind: Kind, op: str, operand: Any, loc: Loc) -> 
     if op in TEXT_OPERATORS:
         if kind not in _TEXT_KINDS:
             raise QueryError(f"applies to text fields only, and this is a {kind} field", loc)
-        return {path: _regex(op, _text(operand, loc))}
+        return {path: _regex(op, text_value(operand, loc))}
     if op in ("in", "notIn"):
         return _membership(path, kind, op, operand, loc)
     if op == "between":
         low, high = _between(kind, operand, loc)
         return and_(_compare(path, "gte", low), _compare(path, "lte", high))
-    return _compare(path, op, _value(kind, operand, loc, nullable=op == "equals"))
+    return _compare(path, op, stored_value(kind, operand, loc, nullable=op == "equals"))
 
 
 def _compare(path: str, op: str, value: Any) -> Filter:
-    if isinstance(value, _Day):  # a date-only value stands for its whole day
+    if isinstance(value, Day):  # a date-only value stands for its whole day
         return {
             "equals": {path: {"$gte": value.start, "$lt": value.end}},
             "gt": {path: {"$gte": value.end}},
@@ -239,13 +217,13 @@ def _compare(path: str, op: str, value: Any) -> Filter:
 
 def _membership(path: str, kind: Kind, op: str, operand: Any, loc: Loc) -> Filter:
     if not isinstance(operand, list):
-        raise QueryError(f"expected an array of values, got {_json_type(operand)}", loc)
+        raise QueryError(f"expected an array of values, got {json_type(operand)}", loc)
     if len(operand) > QUERY_MAX_IN_VALUES:
         raise QueryError(
             f"has {len(operand)} values; at most {QUERY_MAX_IN_VALUES} are allowed", loc
         )
-    values = [_value(kind, v, [*loc, i], nullable=True) for i, v in enumerate(operand)]
-    if any(isinstance(v, _Day) for v in values):
+    values = [stored_value(kind, v, [*loc, i], nullable=True) for i, v in enumerate(operand)]
+    if any(isinstance(v, Day) for v in values):
         days = [_compare(path, "equals", v) for v in values]
         return {"$or": days} if op == "in" else {"$nor": days}
     return {path: {"$in" if op == "in" else "$nin": values}}
@@ -254,14 +232,14 @@ def _membership(path: str, kind: Kind, op: str, operand: Any, loc: Loc) -> Filte
 def _between(kind: Kind, operand: Any, loc: Loc) -> tuple[Any, Any]:
     if not isinstance(operand, list) or len(operand) != 2:
         raise QueryError("expected [min, max]: an array of exactly two values", loc)
-    low, high = (_value(kind, v, [*loc, i], nullable=False) for i, v in enumerate(operand))
+    low, high = (stored_value(kind, v, [*loc, i], nullable=False) for i, v in enumerate(operand))
     if _sort_key(low) > _sort_key(high):
         raise QueryError("min is greater than max", loc)
     return low, high
 
 
 def _sort_key(value: Any) -> Any:
-    if isinstance(value, _Day):
+    if isinstance(value, Day):
         return value.start
     return value
 
@@ -274,87 +252,3 @@ def _regex(op: str, text: str) -> dict[str, str]:
     elif op == "endsWith":
         pattern += _END
     return {"$regex": pattern, "$options": "i"}
-
-
-# -- values ---------------------------------------------------------------------------------
-
-
-def _value(kind: Kind, value: Any, loc: Loc, *, nullable: bool) -> Any:
-    """A JSON operand as the stored value it is compared with (or a whole ``_Day``)."""
-    if value is None:
-        if nullable:
-            return None
-        raise QueryError("expected a value, got null", loc)
-    if kind is Kind.NUMBER:
-        return _number(value, loc)
-    if kind is Kind.DATE:
-        return _date(value, loc)
-    if not isinstance(value, str):
-        raise QueryError(f"expected a string, got {_json_type(value)}", loc)
-    return value
-
-
-def _text(value: Any, loc: Loc) -> str:
-    if not isinstance(value, str):
-        raise QueryError(f"expected a string, got {_json_type(value)}", loc)
-    if "\x00" in value:
-        raise QueryError("must not contain NUL characters", loc)
-    return value
-
-
-def _number(value: Any, loc: Loc) -> Decimal:
-    """Money and rates are stored as decimal128: operands are exact decimals it can hold."""
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        raise QueryError(f"expected a number, got {_json_type(value)}", loc)
-    # JSON numbers arrive as int or Decimal; a float (from a Python caller) by its shortest repr.
-    exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-    if not exact.is_finite():
-        raise QueryError("expected a finite number", loc)
-    try:
-        return stored_number(exact)
-    except ArithmeticError:  # what a decimal128 can't hold exactly
-        raise QueryError("is out of range or too precise for a decimal", loc) from None
-
-
-def _date(value: Any, loc: Loc) -> datetime | _Day:
-    if not isinstance(value, str):
-        raise QueryError(f"expected a date or timestamp string, got {_json_type(value)}", loc)
-    try:
-        if _DATE.fullmatch(value):
-            day = date.fromisoformat(value)
-            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            try:
-                return _Day(start, start + timedelta(days=1))
-            except OverflowError:  # 9999-12-31
-                return _Day(start, datetime.max.replace(tzinfo=UTC))
-        if _TIMESTAMP.fullmatch(value):
-            moment = datetime.fromisoformat(value)
-            # A timestamp without an offset is UTC, like every stored timestamp.
-            if moment.tzinfo is None:
-                return moment.replace(tzinfo=UTC)
-            return moment.astimezone(UTC)
-    except (ValueError, OverflowError):
-        pass
-    raise QueryError(
-        "is not a date (2024-01-31) or an ISO 8601 timestamp (2024-01-31T12:00:00.000Z)", loc
-    )
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float | Decimal):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")

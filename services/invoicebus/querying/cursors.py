@@ -36,7 +36,8 @@ from invoicebus_contracts import ErrorBody, ErrorCode, ErrorDetail, Resource, er
 from invoicebus_contracts.limits import CURSOR_MAX, ID_MAX
 
 from ..domain.errors import DomainError
-from .compiler import Filter, QueryError
+from .compiler import Filter
+from .errors import QueryError
 from .fields import FIELDS, Document, Kind, storage_path, stored_number
 
 VERSION = 1
