@@ -28,7 +28,7 @@ import aio_pika
 from invoicebus_client import redacted
 
 from .adapters.mongo.embedded import EmbeddedMongo
-from .runtime import configure_logging
+from .runtime.logs import configure_logging
 from .settings import Settings
 
 log = logging.getLogger("invoicebus.launcher")

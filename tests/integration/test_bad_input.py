@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from invoicebus.adapters.mongo.client import connect
-from invoicebus.runtime import dead_consumers
+from invoicebus.runtime.watchdog import dead_consumers
 from invoicebus.settings import Settings
 from invoicebus_client.topology import declare_topology, delete_topology
 from invoicebus_contracts import COMMAND_MODELS, ErrorCode, ListRequest, Resource, limits

@@ -21,7 +21,7 @@ import pytest
 from invoicebus import metrics
 from invoicebus.adapters.mongo.client import connect
 from invoicebus.adapters.mongo.embedded import EmbeddedMongo
-from invoicebus.runtime import consumer_alive, dead_consumers, subscribers, watch_consumers
+from invoicebus.runtime.watchdog import consumer_alive, dead_consumers, subscribers, watch_consumers
 from invoicebus.settings import Settings
 from invoicebus_client.topology import declare_topology, delete_topology
 from tests.faults.harness import ServiceProcess, queue_depth

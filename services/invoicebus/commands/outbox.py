@@ -26,6 +26,9 @@ from .ports import Store
 
 log = logging.getLogger(__name__)
 
+#: How long stopping waits for a relay round in progress.
+RELAY_STOP_SECONDS = 5.0
+
 
 class Outbox:
     def __init__(self, store: Store, messenger: Messenger) -> None:
@@ -71,3 +74,26 @@ class Outbox:
                     log.exception("outbox relay round failed; retrying in %ss", interval_seconds)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval_seconds)
+
+
+class Relay:
+    """The relay as a background task of the running service, with a bounded stop."""
+
+    def __init__(self, outbox: Outbox, *, interval_seconds: float, grace_seconds: float) -> None:
+        self.outbox = outbox
+        self.interval_seconds = interval_seconds
+        self.grace_seconds = grace_seconds
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(
+            self.outbox.run(self.interval_seconds, self.grace_seconds, self._stop)
+        )
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            self._task.cancel()
+            # Bounded: a round stuck on a vanished database must not hold up the shutdown.
+            await asyncio.wait({self._task}, timeout=RELAY_STOP_SECONDS)

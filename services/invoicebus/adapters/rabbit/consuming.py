@@ -1,7 +1,6 @@
 """Turning FastStream's RabbitMQ messages into library-free envelopes and deliveries, and
-subscribing to the
-contract's queues as ``Topology.declarations()`` describes them (FastStream declares them too,
-so any other argument would be refused by the broker)."""
+subscribing to the contract's queues as ``Topology.declarations()`` describes them (FastStream
+declares them too, so any other argument would be refused by the broker)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,56 @@
+"""The command service's composition root: its parts, built from the dependencies it is given.
+
+Everything outside the process comes in as a parameter (the store, the messenger, the entity
+lookups), so the app passes the MongoDB and RabbitMQ adapters and a test passes fakes; the
+FastStream app and its lifecycle are ``app.py``'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from invoicebus_contracts import Resource
+
+from ..messaging import Messenger
+from ..settings import Settings
+from ..tenancy import EntityLookups, Tenancy
+from .consumer import CommandConsumer
+from .context import Handler
+from .outbox import Relay
+from .pipeline import CommandPipeline
+from .ports import Store
+from .registry import HANDLERS
+
+
+@dataclass(frozen=True)
+class CommandService:
+    pipeline: CommandPipeline
+    #: Settles each delivery (``consume`` is the subscribers' handler).
+    consumer: CommandConsumer
+    #: Publishes events their command left unsent (started once consuming).
+    relay: Relay
+
+    async def stop_retries(self) -> None:
+        """Shutdown begins: commands waiting out an outage go back to the broker now."""
+        self.consumer.stop()
+
+
+def bootstrap(
+    *,
+    store: Store,
+    messenger: Messenger,
+    entities: EntityLookups,
+    settings: Settings,
+    handlers: Mapping[Resource, Handler] = HANDLERS,
+) -> CommandService:
+    pipeline = CommandPipeline(store, messenger, Tenancy(entities), handlers)
+    return CommandService(
+        pipeline=pipeline,
+        consumer=CommandConsumer(pipeline, settings.transient_retry_seconds),
+        relay=Relay(
+            pipeline.outbox,
+            interval_seconds=settings.relay_interval_seconds,
+            grace_seconds=settings.relay_grace_seconds,
+        ),
+    )

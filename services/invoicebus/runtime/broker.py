@@ -1,0 +1,36 @@
+"""The RabbitMQ broker both services consume and publish with."""
+
+from __future__ import annotations
+
+import logging
+
+from faststream.rabbit import RabbitBroker
+from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
+from prometheus_client import CollectorRegistry, ProcessCollector
+
+from ..settings import Settings
+
+
+def broker_metrics() -> CollectorRegistry:
+    """A registry for one broker's message metrics, with the process's own collectors."""
+    registry = CollectorRegistry(auto_describe=True)
+    ProcessCollector(registry=registry)
+    return registry
+
+
+def make_broker(
+    settings: Settings, *, service: str, logger: logging.Logger, metrics: CollectorRegistry
+) -> RabbitBroker:
+    """A broker with publisher confirms (aio-pika's default), fast reconnects, Prometheus
+    metrics in ``metrics``, and a graceful shutdown that waits up to
+    ``shutdown_timeout_seconds`` for in-flight messages."""
+    return RabbitBroker(
+        settings.amqp_url,
+        graceful_timeout=settings.shutdown_timeout_seconds,
+        reconnect_interval=1.0,
+        logger=logger,
+        app_id=f"invoicebus-{service}",
+        middlewares=[
+            RabbitPrometheusMiddleware(registry=metrics, app_name=f"invoicebus-{service}")
+        ],
+    )

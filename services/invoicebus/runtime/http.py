@@ -1,0 +1,111 @@
+"""The HTTP endpoints of a service: ``/healthz`` (the process answers), ``/readyz`` (200 only
+while it can do its work) and ``/metrics`` (Prometheus text)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.asgi.types import Scope
+from faststream.rabbit import RabbitBroker
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
+from prometheus_client import generate_latest as prometheus_text
+
+from .readiness import Readiness
+from .watchdog import dead_consumers
+
+log = logging.getLogger(__name__)
+
+
+def metrics_text(registries: Sequence[CollectorRegistry]) -> bytes:
+    return b"".join(prometheus_text(r) for r in registries)
+
+
+@dataclass
+class Phase:
+    running: bool = False  # started and not yet stopping
+
+
+def health_app(
+    broker: RabbitBroker, ready: Readiness, phase: Phase, registries: Sequence[CollectorRegistry]
+) -> AsgiFastStream:
+    """The three endpoints; ``/metrics`` shows every registry of ``registries``."""
+
+    @get(include_in_schema=False)
+    async def healthz(scope: Scope) -> AsgiResponse:
+        return AsgiResponse(b"ok\n", status_code=200, headers={"content-type": "text/plain"})
+
+    @get(include_in_schema=False)
+    async def readyz(scope: Scope) -> AsgiResponse:
+        dead = await dead_consumers(broker) if phase.running else []
+        checks: dict[str, Any] = {
+            "running": phase.running,
+            "dependencies": phase.running and await ready(),
+            "consumers": phase.running and not dead,
+        }
+        if dead:
+            checks["queues_without_consumer"] = dead
+        ok = checks["running"] and checks["dependencies"] and checks["consumers"]
+        return AsgiResponse(
+            json.dumps({"ready": ok, **checks}).encode(),
+            status_code=200 if ok else 503,
+            headers={"content-type": "application/json"},
+        )
+
+    @get(include_in_schema=False)
+    async def metrics_endpoint(scope: Scope) -> AsgiResponse:
+        return AsgiResponse(
+            metrics_text(registries), status_code=200, headers={"content-type": CONTENT_TYPE_LATEST}
+        )
+
+    # A broker-less AsgiFastStream: just its router; serve() runs the app itself.
+    return AsgiFastStream(
+        asgi_routes=[("/healthz", healthz), ("/readyz", readyz), ("/metrics", metrics_endpoint)],
+        logger=log,
+    )
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: ``process.serve`` owns the signals (uvicorn
+    would re-raise SIGTERM after shutting down, so the process would not exit 0)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class HttpServer:
+    """The endpoints served in the service's own event loop."""
+
+    def __init__(self, app: AsgiFastStream, host: str, port: int) -> None:
+        self.address = f"http://{host}:{port}"
+        self._server = _Server(
+            uvicorn.Config(
+                app, host=host, port=port, lifespan="off", log_level="warning", access_log=False
+            )
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Returns once it listens; raises if it can't (its port is taken, for instance)."""
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+                raise RuntimeError("the HTTP server stopped while starting")
+            await asyncio.sleep(0.05)
+        log.info("health and metrics on %s", self.address)
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self._server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task

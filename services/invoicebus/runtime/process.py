@@ -1,0 +1,82 @@
+"""Running one service as a process: until SIGTERM or SIGINT, then a graceful stop.
+
+The HTTP server starts first (``/healthz`` answers and ``/readyz`` says 503 while the app is
+still starting), then the app, then the consumer watchdog. On a signal it stops consuming,
+lets in-flight messages finish and settle (up to ``shutdown_timeout_seconds``), closes
+everything and returns, so the process exits 0. A service that cannot reach RabbitMQ or the
+database at start says so in one line and exits 1 (its supervisor restarts it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+
+from .. import metrics
+from ..adapters.errors import is_transient
+from ..settings import Settings
+from .http import HttpServer, Phase, health_app
+from .logs import configure_logging
+from .readiness import readiness
+from .service import Service
+from .watchdog import watch_consumers
+
+log = logging.getLogger(__name__)
+
+
+async def serve(service: Service, *, http_port: int) -> None:
+    """Run ``service`` until SIGINT/SIGTERM, then stop it gracefully and return.
+
+    ``http_port`` 0 means no HTTP server.
+    """
+    connections = service.connections
+    broker = connections.broker
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    phase = Phase()
+    http: HttpServer | None = None
+    watchdog: asyncio.Task[None] | None = None
+    try:
+        if http_port:
+            ready = readiness(broker, connections.mongo)
+            registries = [connections.broker_metrics, metrics.REGISTRY]
+            endpoints = health_app(broker, ready, phase, registries)
+            http = HttpServer(endpoints, connections.settings.http_host, http_port)
+            await http.start()
+        try:
+            await service.app.start()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            log.error("cannot start: RabbitMQ or the database is unreachable (%s)", exc)
+            raise SystemExit(1) from None  # the supervisor restarts the service
+        phase.running = True
+        watchdog = asyncio.create_task(watch_consumers(broker))
+        log.info("running")
+        await stop.wait()
+        log.info("stopping: no new messages; waiting for the ones in flight")
+    finally:
+        phase.running = False
+        if watchdog is not None:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
+        await service.app.stop()
+        if http is not None:
+            await http.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        log.info("stopped")
+
+
+def main(create: Callable[[Settings], Service], http_port: Callable[[Settings], int]) -> None:
+    """The entry point of a service: settings from the environment, then ``serve``."""
+    configure_logging()
+    settings = Settings()
+    asyncio.run(serve(create(settings), http_port=http_port(settings)))

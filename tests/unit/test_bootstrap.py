@@ -1,0 +1,94 @@
+"""The command service built by its composition root with fakes only: one command from the
+envelope to the ack, the events, the reply and the stored record, without a server."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from invoicebus.commands.bootstrap import bootstrap
+from invoicebus.messaging import Envelope
+from invoicebus.settings import Settings
+from invoicebus_contracts import ErrorBody, Resource
+from tests.support.memory import MemoryStore
+
+
+class RecordedMessenger:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Any]] = []
+
+    async def publish_event(
+        self, event_type: str, body: bytes, *, event_id: str, correlation_id: str | None,
+        entity_id: str | None,
+    ) -> None:  # fmt: skip
+        self.sent.append((event_type, {"body": json.loads(body), "entity_id": entity_id}))
+
+    async def reply(self, envelope: Envelope, status: int, body: bytes) -> None:
+        self.sent.append((f"reply {status}", json.loads(body)))
+
+    async def dead_letter(self, envelope: Envelope, error: ErrorBody) -> None:
+        self.sent.append(("dead letter", error.error.code.value))
+
+
+class RecordedDelivery:
+    def __init__(self) -> None:
+        self.settled: list[str] = []
+        self.channel_closed = False
+
+    async def ack(self) -> None:
+        self.settled.append("ack")
+
+    async def nack(self, *, requeue: bool) -> None:
+        self.settled.append("nack")
+
+    async def reject(self) -> None:
+        self.settled.append("reject")
+
+
+class OneEntity:
+    def __init__(self) -> None:
+        self.id: str | None = None
+
+    async def first_entity_id(self) -> str | None:
+        return self.id
+
+    async def entity_exists(self, entity_id: str) -> bool:
+        return entity_id == self.id
+
+
+async def test_a_service_built_from_fakes_runs_commands_end_to_end() -> None:
+    store, messenger, entities = MemoryStore(), RecordedMessenger(), OneEntity()
+    service = bootstrap(
+        store=store, messenger=messenger, entities=entities, settings=Settings(mongodb_url=None)
+    )
+
+    async def send(key: str, body: dict[str, Any]) -> RecordedDelivery:
+        delivery = RecordedDelivery()
+        envelope = Envelope(key, json.dumps(body).encode(), message_id=f"m-{key}", reply_to="r")
+        await service.consumer.handle(Resource(key.split(".")[0]), envelope, delivery)
+        return delivery
+
+    assert (await send("entity.create", {"name": "Acme"})).settled == ["ack"]
+    [entity] = store.of(Resource.ENTITY)
+    entities.id = entity.id
+    assert (
+        await send("item.create", {"name": "Tea", "price": 2, "taxes": [{"rate": 22}]})
+    ).settled == ["ack"]
+    [tax] = store.of(Resource.TAX)
+    [item] = store.of(Resource.ITEM)
+    assert [kind for kind, _ in messenger.sent] == [
+        "entity.created", "reply 201", "tax.created", "item.created", "reply 201",
+    ]  # fmt: skip
+    assert messenger.sent[0][1]["entity_id"] == entity.id  # an entity is its own tenant
+    assert messenger.sent[3][1] == {
+        "body": item.model.model_dump(mode="json"),
+        "entity_id": entity.id,
+    }
+    assert item.model.tax_ids == [tax.id] and item.model.total_tax == Decimal("0.44")
+    assert not any(r.pending for r in store.records)  # every event marked sent
+
+    assert (await send("customer.create", {"name": "Bob", "colour": "red"})).settled == ["ack"]
+    assert [kind for kind, _ in messenger.sent[5:]] == [
+        "dead letter", "customer.rejected", "reply 422",
+    ]  # fmt: skip
