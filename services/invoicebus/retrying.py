@@ -7,7 +7,8 @@ raised at once. Retrying ends with ``GaveUp`` (the last failure as its ``__cause
 of these reasons, checked in this order after every transient failure:
 
 - ``channel_closed``: the caller's ``gone`` check says the message can no longer be settled;
-- ``shutdown``: the service is stopping (a backoff in progress wakes at once);
+- ``shutdown``: the service is stopping (a backoff in progress wakes at once, and the
+  attempt it was waiting for is the last);
 - ``retry_window``: the next wait would end past the caller's deadline.
 
 Built on tenacity; the sleep is ``Shutdown.sleep``, so no retry holds up a stopping service.
