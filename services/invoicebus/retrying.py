@@ -82,11 +82,13 @@ async def retry_transient(
     shutdown: Shutdown,
     gone: Callable[[], bool] = lambda: False,
     on_failure: Callable[[BaseException], None] = lambda exc: None,
+    logger: logging.Logger = log,
 ) -> T:
     """``await step()``, retried while it fails transiently and it is worth it.
 
     ``deadline`` is a ``time.monotonic()`` value: no wait is begun that would end after it.
     ``on_failure`` sees every transient failure (to count it), ``gone`` is asked after each.
+    Each retry is logged (a warning) to ``logger``: the caller's, so the log says whose it is.
     """
     why: list[str] = []
 
@@ -107,7 +109,7 @@ async def retry_transient(
 
     def announce(state: RetryCallState) -> None:
         delay = backoff.delay(state.attempt_number)
-        log.warning("transient failure (%r); retrying in %.1fs", _failure(state), delay)
+        logger.warning("transient failure (%r); retrying in %.1fs", _failure(state), delay)
 
     def give_up(state: RetryCallState) -> NoReturn:
         raise GaveUp(why[-1]) from _failure(state)

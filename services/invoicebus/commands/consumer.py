@@ -103,6 +103,7 @@ class CommandConsumer:
                 backoff=Backoff(BACKOFF_START, BACKOFF_MAX),
                 deadline=deadline,
                 shutdown=self._shutdown,
+                logger=log,
                 gone=lambda: delivery.channel_closed,
                 on_failure=lambda exc: metrics.TRANSIENT_FAILURES.labels("command").inc(),
             )

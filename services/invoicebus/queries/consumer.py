@@ -70,6 +70,7 @@ class QueryConsumer:
                 backoff=Backoff(BACKOFF_START, BACKOFF_MAX),
                 deadline=time.monotonic() + RETRY_SECONDS,
                 shutdown=self._shutdown,
+                logger=log,
             )
         except GaveUp as back:
             if back.reason == "shutdown":

@@ -21,7 +21,8 @@ from prometheus_client import generate_latest as prometheus_text
 from .readiness import Readiness
 from .watchdog import dead_consumers
 
-log = logging.getLogger(__name__)
+# The package's logger, as before runtime.py was split: operators (and tests) look for it.
+log = logging.getLogger(__package__)
 
 
 def metrics_text(registries: Sequence[CollectorRegistry]) -> bytes:

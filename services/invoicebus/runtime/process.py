@@ -24,7 +24,8 @@ from .readiness import readiness
 from .service import Service
 from .watchdog import watch_consumers
 
-log = logging.getLogger(__name__)
+# The package's logger, as before runtime.py was split: operators (and tests) look for it.
+log = logging.getLogger(__package__)
 
 
 async def serve(service: Service, *, http_port: int) -> None:

@@ -17,7 +17,8 @@ from faststream.rabbit.subscriber import RabbitSubscriber
 from .. import metrics
 from .readiness import PROBE_TIMEOUT_SECONDS
 
-log = logging.getLogger(__name__)
+# The package's logger, as before runtime.py was split: operators (and tests) look for it.
+log = logging.getLogger(__package__)
 
 #: How often the watchdog looks at the consumers, and how many failed looks restart one
 #: (aio-pika gets the first chance: it restores consumers itself after a reconnect).
