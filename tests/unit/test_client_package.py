@@ -1,4 +1,5 @@
-"""The SDK distribution stands alone: aio-pika, tenacity and the contracts, no service code."""
+"""The SDK distribution stands alone: aio-pika (and its codec pamqp, which it patches), tenacity
+and the contracts, no service code."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVICE_LIBRARIES = {"invoicebus", "pymongo", "bson", "faststream", "typer", "secantus", "yaml"}
 
 
-def test_the_client_depends_on_aio_pika_tenacity_and_the_contracts_alone() -> None:
+def test_the_client_depends_on_aio_pika_pamqp_tenacity_and_the_contracts_alone() -> None:
     pyproject = (ROOT / "clients" / "python" / "pyproject.toml").read_text()
     project = tomllib.loads(pyproject)["project"]
     names = {d.split(">")[0].split("=")[0].split("[")[0] for d in project["dependencies"]}
-    assert names == {"aio-pika", "tenacity", "invoicebus-contracts"}
+    assert names == {"aio-pika", "pamqp", "tenacity", "invoicebus-contracts"}
 
 
 def test_importing_the_client_loads_no_service_library() -> None:

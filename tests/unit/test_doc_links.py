@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = sorted(
     [
         ROOT / "README.md",
-        *ROOT.glob("docs/*.md"),
+        *ROOT.glob("docs/**/*.md"),
         *ROOT.glob("contracts/README.md"),
         *ROOT.glob("clients/*/README.md"),
     ]
