@@ -2,7 +2,9 @@
 
 A dead letter is the original message plus the reason: ``x-error-*`` headers when a service
 refused it, the broker's ``x-death`` records when it dead-lettered the message itself (delivery
-limit reached). A replay republishes the original without either.
+limit reached). A replay republishes the original without either, byte for byte otherwise (text
+that is not UTF-8 included: see ``pamqp_patch``). What ``DeadLetter`` shows is text, with such
+bytes escaped (``\xff``); ``--message-id`` picks a message by its id as shown.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from invoicebus_contracts import CONTENT_TYPE, Header
 
-from .decoding import json_or_text, jsonable, text
+from .decoding import SHORT_STRING_PROPERTIES, json_or_text, jsonable, text
 
 #: Headers the services and the broker add when they dead-letter a message; a replay drops them.
 DEAD_LETTER_HEADERS = frozenset(
@@ -54,35 +56,61 @@ class DeadLetter:
     #: The broker's ``x-death`` records (delivery limit exceeded, ...), JSON-friendly.
     death: list[dict[str, Any]]
     entity_id: str | None
+    #: The AMQP properties it was sent with (``message_id`` aside), the ones that are set.
+    properties: dict[str, str]
+    #: Its headers, without those the dead-lettering added.
+    headers: dict[str, Any]
     body: Any
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+def origin(message: AbstractIncomingMessage) -> tuple[str | None, str | None]:
+    """The exchange and routing key a dead letter was first sent to, as sent: a name that is
+    not UTF-8 keeps its bytes as surrogate escapes, so a replay goes exactly there."""
+    headers = message.headers or {}
+    exchange = headers.get(Header.ORIGINAL_EXCHANGE.value)
+    routing_key = headers.get(Header.ORIGINAL_ROUTING_KEY.value)
+    deaths = headers.get("x-death")
+    if routing_key is None and isinstance(deaths, list) and deaths:
+        first = deaths[-1] if isinstance(deaths[-1], dict) else {}  # most recent death first
+        exchange = first.get("exchange")
+        keys = first.get("routing-keys")
+        routing_key = keys[0] if isinstance(keys, list) and keys else None
+    return _as_sent(exchange), _as_sent(routing_key)
+
+
+def _as_sent(value: Any) -> str | None:
+    # Long strings that are not UTF-8 arrive as bytes; pamqp_patch encodes escapes back to them.
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    return value if isinstance(value, str) else None
+
+
 def dead_letter(message: AbstractIncomingMessage) -> DeadLetter:
     headers = dict(message.headers or {})
     deaths = headers.get("x-death")
     death = [jsonable(d) for d in deaths if isinstance(d, dict)] if isinstance(deaths, list) else []
-    first = death[-1] if death else {}  # x-death lists the most recent death first
-    exchange = text(headers.get(Header.ORIGINAL_EXCHANGE.value))
-    routing_key = text(headers.get(Header.ORIGINAL_ROUTING_KEY.value))
-    if routing_key is None and first:
-        exchange = first.get("exchange")
-        keys = first.get("routing-keys") or []
-        routing_key = keys[0] if keys else None
+    exchange, routing_key = origin(message)
     error_text = text(headers.get(Header.ERROR.value))
     return DeadLetter(
-        message_id=message.message_id,
-        routing_key=message.routing_key or "",
-        original_exchange=exchange,
-        original_routing_key=routing_key,
+        message_id=text(message.message_id),
+        routing_key=text(message.routing_key) or "",
+        original_exchange=text(exchange),
+        original_routing_key=text(routing_key),
         error_code=text(headers.get(Header.ERROR_CODE.value)),
         error_message=text(headers.get(Header.ERROR_MESSAGE.value)),
         error=json_or_text(error_text.encode()) if error_text else None,
         dead_lettered_at=text(headers.get(Header.DEAD_LETTERED_AT.value)),
         death=death,
         entity_id=text(headers.get(Header.ENTITY_ID.value)),
+        properties={
+            name: shown
+            for name in SHORT_STRING_PROPERTIES
+            if name != "message_id" and (shown := text(getattr(message, name, None)))
+        },
+        headers=jsonable({k: v for k, v in headers.items() if k not in DEAD_LETTER_HEADERS}),
         body=json_or_text(message.body),
     )
 
@@ -129,10 +157,11 @@ async def replay(
         letter = dead_letter(message)
         if wanted is not None and letter.message_id not in wanted:
             continue
-        if letter.original_exchange is None or letter.original_routing_key is None:
+        exchange_name, routing_key = origin(message)
+        if exchange_name is None or routing_key is None:
             continue
-        exchange = await channel.get_exchange(letter.original_exchange, ensure=False)
-        await exchange.publish(replay_message(message), letter.original_routing_key)
+        exchange = await channel.get_exchange(exchange_name, ensure=False)
+        await exchange.publish(replay_message(message), routing_key)
         await message.ack()
         replayed.append(letter)
     return replayed

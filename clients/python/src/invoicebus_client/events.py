@@ -1,4 +1,5 @@
-"""Events as a subscriber sees them."""
+"""Events as a subscriber sees them (anyone may publish to the events exchange, so text that
+is not UTF-8 is shown escaped)."""
 
 from __future__ import annotations
 
@@ -27,9 +28,9 @@ class Event:
 def event_from(message: AbstractIncomingMessage) -> Event:
     headers = message.headers or {}
     return Event(
-        type=text(headers.get(Header.EVENT_TYPE.value)) or message.routing_key or "",
-        id=message.message_id,
+        type=text(headers.get(Header.EVENT_TYPE.value)) or text(message.routing_key) or "",
+        id=text(message.message_id),
         entity_id=text(headers.get(Header.ENTITY_ID.value)),
-        correlation_id=message.correlation_id,
+        correlation_id=text(message.correlation_id),
         body=json_or_text(message.body),
     )
