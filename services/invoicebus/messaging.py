@@ -8,10 +8,11 @@ protocols; the unit tests fake them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from invoicebus_contracts import ErrorBody
+from invoicebus_contracts import ErrorBody, ErrorCode, ErrorDetail, error_body
+from invoicebus_contracts.text import shown
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,57 @@ class Envelope:
     entity_id: str | None = None
     headers: dict[str, Any] | None = None
     exchange: str = ""
+    #: Its other AMQP properties that a dead-letter copy keeps: content_type,
+    #: content_encoding and type, the ones that are set.
+    properties: dict[str, str] = field(default_factory=dict)
+    #: Where its properties or header names hold bytes that are not UTF-8, as in
+    #: ``errors[].loc``. The fields above keep such bytes as surrogate escapes, so a dead-letter
+    #: copy is the original; whatever the services say about it uses ``shown`` values.
+    undecodable: tuple[tuple[str | int, ...], ...] = ()
+
+    @property
+    def shown_id(self) -> str | None:
+        """``message_id`` for logs and events: UTF-8, undecodable bytes as ``\\xNN``."""
+        return None if self.message_id is None else shown(self.message_id)
 
     @property
     def reply_correlation_id(self) -> str | None:
-        # A client that sets only message_id still gets a reply it can match.
-        return self.correlation_id or self.message_id
+        # A client that sets only message_id still gets a reply it can match. A reply carries
+        # UTF-8 only: an id that is not gets its bytes escaped.
+        found = self.correlation_id or self.message_id
+        return None if found is None else shown(found)
+
+    @property
+    def reply_address(self) -> str | None:
+        """Where to reply: ``reply_to``, unless it is not UTF-8 (RabbitMQ refuses such queue
+        names, so it names no queue)."""
+        return None if ("reply_to",) in self.undecodable else self.reply_to
+
+
+def undecodable_error(envelope: Envelope) -> ErrorBody | None:
+    """The refusal of a command or list request whose properties or header names are not UTF-8
+    text (RabbitMQ lets any bytes through); None when they all are."""
+    if not envelope.undecodable:
+        return None
+    named = envelope.undecodable[:_NAMED_AT_MOST]
+    places = ", ".join(_place(loc) for loc in named)
+    if more := len(envelope.undecodable) - len(named):
+        places += f" and {more} more"
+    return error_body(
+        ErrorCode.VALIDATION_ERROR,
+        f"invalid {places}: not UTF-8 text (AMQP properties and header names must be UTF-8)",
+        [ErrorDetail(loc=list(loc), msg="not UTF-8 text") for loc in named],
+    )
+
+
+#: A message may carry thousands of header names; the refusal names the first few.
+_NAMED_AT_MOST = 10
+
+
+def _place(loc: tuple[str | int, ...]) -> str:
+    """``message_id``, or ``headers "k\\xff"`` (names shown escaped already)."""
+    first, *rest = loc
+    return " ".join([str(first), *(f"[{p}]" if isinstance(p, int) else f'"{p}"' for p in rest)])
 
 
 class Messenger(Protocol):

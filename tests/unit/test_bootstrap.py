@@ -17,18 +17,23 @@ from tests.support.memory import MemoryStore
 class RecordedMessenger:
     def __init__(self) -> None:
         self.sent: list[tuple[str, Any]] = []
+        self.correlation_ids: list[str | None] = []
+        self.envelopes: list[Envelope] = []  # of the replies and dead letters
 
     async def publish_event(
         self, event_type: str, body: bytes, *, event_id: str, correlation_id: str | None,
         entity_id: str | None,
     ) -> None:  # fmt: skip
         self.sent.append((event_type, {"body": json.loads(body), "entity_id": entity_id}))
+        self.correlation_ids.append(correlation_id)
 
     async def reply(self, envelope: Envelope, status: int, body: bytes) -> None:
         self.sent.append((f"reply {status}", json.loads(body)))
+        self.envelopes.append(envelope)
 
     async def dead_letter(self, envelope: Envelope, error: ErrorBody) -> None:
         self.sent.append(("dead letter", error.error.code.value))
+        self.envelopes.append(envelope)
 
 
 class RecordedDelivery:
@@ -92,3 +97,31 @@ async def test_a_service_built_from_fakes_runs_commands_end_to_end() -> None:
     assert [kind for kind, _ in messenger.sent[5:]] == [
         "dead letter", "customer.rejected", "reply 422",
     ]  # fmt: skip
+
+
+async def test_a_command_with_text_that_is_not_utf8_is_refused_once_and_said_so_in_utf8() -> None:
+    store, messenger = MemoryStore(), RecordedMessenger()
+    service = bootstrap(
+        store=store, messenger=messenger, entities=OneEntity(), settings=Settings(mongodb_url=None)
+    )
+    poison = Envelope(
+        "customer.create",
+        b'{"name": "Valid"}',
+        message_id="bad-\udcff\udcfe",  # what pamqp_patch decodes b"bad-\xff\xfe" to
+        reply_to="amq.rabbitmq.reply-to",
+        undecodable=(("message_id",), ("headers", "k\\xff")),
+    )
+    delivery = RecordedDelivery()
+    await service.consumer.handle(Resource.CUSTOMER, poison, delivery)
+
+    assert delivery.settled == ["ack"] and store.records == []
+    assert [kind for kind, _ in messenger.sent] == [
+        "dead letter", "customer.rejected", "reply 422",
+    ]  # fmt: skip
+    assert messenger.envelopes == [poison, poison]  # the dead letter is the original
+    rejected, reply = messenger.sent[1][1]["body"], messenger.sent[2][1]
+    assert rejected["command_id"] == messenger.correlation_ids[0] == "bad-\\xff\\xfe"
+    assert reply["error"]["code"] == "validation_error"
+    assert [e["loc"] for e in reply["error"]["errors"]] == [["message_id"], ["headers", "k\\xff"]]
+    assert reply["error"]["message"].startswith('invalid message_id, headers "k\\xff": not UTF-8')
+    assert poison.reply_correlation_id == "bad-\\xff\\xfe"

@@ -37,11 +37,12 @@ class FakeMessenger:
 
 
 class FakeMessage:
-    def __init__(self, reply_to: str | None) -> None:
+    def __init__(self, reply_to: str | None, **properties: Any) -> None:
         self.raw_message = SimpleNamespace(
             routing_key="customer.list", body=b"{}", message_id=None, correlation_id="c-1",
             reply_to=reply_to, headers={}, exchange="q",
         )  # fmt: skip
+        vars(self.raw_message).update(properties)
         self.settled: list[str] = []
 
     async def ack(self) -> None:
@@ -51,9 +52,11 @@ class FakeMessage:
         self.settled.append(f"nack requeue={requeue}")
 
 
-async def consume(service: FakeService, reply_to: str | None = "amq.rabbitmq.reply-to") -> Any:
+async def consume(
+    service: FakeService, reply_to: str | None = "amq.rabbitmq.reply-to", **properties: Any
+) -> Any:
     messenger = FakeMessenger()
-    message = FakeMessage(reply_to)
+    message = FakeMessage(reply_to, **properties)
     await QueryConsumer(service, messenger).consume(Resource.CUSTOMER, message)  # type: ignore[arg-type]
     return messenger, message
 
@@ -75,6 +78,27 @@ async def test_answer_is_replied_then_acked() -> None:
 async def test_without_reply_to_it_is_acked_unanswered() -> None:
     service = FakeService((200, b"{}"))
     messenger, message = await consume(service, reply_to=None)
+    assert messenger.replies == [] and service.calls == 0
+    assert message.settled == ["ack"]
+
+
+async def test_text_that_is_not_utf8_is_answered_with_validation_error() -> None:
+    service = FakeService((200, b"{}"))
+    messenger, message = await consume(
+        service, correlation_id="c-\udcff", headers={"x-entity-id": "ent_x", "k\udcff": 1}
+    )
+    assert service.calls == 0
+    ((envelope, status, body),) = messenger.replies
+    error = json.loads(body)["error"]
+    assert (status, error["code"]) == (422, "validation_error")
+    assert [e["loc"] for e in error["errors"]] == [["correlation_id"], ["headers", "k\\xff"]]
+    assert envelope.reply_correlation_id == "c-\\xff"
+    assert message.settled == ["ack"]
+
+
+async def test_a_reply_to_that_is_not_utf8_names_no_queue_it_is_acked_unanswered() -> None:
+    service = FakeService((200, b"{}"))
+    messenger, message = await consume(service, reply_to="r-\udcff")
     assert messenger.replies == [] and service.calls == 0
     assert message.settled == ["ack"]
 

@@ -80,7 +80,7 @@ class CommandConsumer:
     async def handle(self, resource: Resource, envelope: Envelope, delivery: Delivery) -> None:
         verdict = await self.settle(resource, envelope, delivery)
         if verdict is not Verdict.ACK:
-            log.warning("%s %s: %s", resource.create_key, envelope.message_id, verdict.value)
+            log.warning("%s %s: %s", resource.create_key, envelope.shown_id, verdict.value)
         try:
             if verdict is Verdict.ACK:
                 await delivery.ack()
@@ -91,7 +91,7 @@ class CommandConsumer:
         except Exception as exc:  # the channel went away after all: the broker redelivers
             if not is_transient(exc):
                 raise
-            log.warning("could not %s %s (%r)", verdict.value, envelope.message_id, exc)
+            log.warning("could not %s %s (%r)", verdict.value, envelope.shown_id, exc)
 
     async def settle(self, resource: Resource, envelope: Envelope, delivery: Delivery) -> Verdict:
         queue = resource.create_key
@@ -115,7 +115,7 @@ class CommandConsumer:
             metrics.REQUEUED.labels(queue, back.reason).inc()
             return _GIVEN_BACK[back.reason]
         except Exception:
-            log.exception("unexpected error on %s %s", queue, envelope.message_id)
+            log.exception("unexpected error on %s %s", queue, envelope.shown_id)
             decision = error_body(
                 ErrorCode.INTERNAL_ERROR,
                 "internal error; the command was kept in the dead-letter queue",
@@ -126,7 +126,7 @@ class CommandConsumer:
                 metrics.REQUEUED.labels(queue, back.reason).inc()
                 return _GIVEN_BACK[back.reason]
             except Exception:
-                log.exception("could not dead-letter %s; rejecting it", envelope.message_id)
+                log.exception("could not dead-letter %s; rejecting it", envelope.shown_id)
                 return Verdict.REJECT
         result = decision.error.code.value if isinstance(decision, ErrorBody) else "created"
         metrics.SETTLED_COMMANDS.labels(queue, result).inc()

@@ -22,7 +22,7 @@ from invoicebus_contracts.wire import InvalidMessage, encode, parse
 
 from ..domain.errors import DomainError
 from ..domain.ids import new_event_id
-from ..messaging import Envelope, Messenger
+from ..messaging import Envelope, Messenger, undecodable_error
 from ..tenancy import Tenancy
 from .context import CommandContext, Handler, Outcome
 from .outbox import Outbox
@@ -50,6 +50,8 @@ class CommandPipeline:
 
     async def decide(self, resource: Resource, envelope: Envelope) -> Decision:
         """Validate and run the handler: the stored (or original) record, or why not."""
+        if refusal := undecodable_error(envelope):
+            return refusal
         try:
             command = parse(COMMAND_MODELS[resource], envelope.body)
             entity_id = await self.tenancy.entity_for(resource, envelope.entity_id)
@@ -72,14 +74,14 @@ class CommandPipeline:
 
     async def refuse(self, resource: Resource, envelope: Envelope, error: ErrorBody) -> None:
         """Keep the message (dead-letter queue), tell subscribers and the sender why."""
-        log.info("refused %s %s: %s", resource.create_key, envelope.message_id, error.error.message)
+        log.info("refused %s %s: %s", resource.create_key, envelope.shown_id, error.error.message)
         await self.messenger.dead_letter(envelope, error)
-        rejected = Rejected(command_id=envelope.message_id, error=error.error)
+        rejected = Rejected(command_id=envelope.shown_id, error=error.error)
         await self.messenger.publish_event(
             resource.rejected_key,
             encode(rejected),
             event_id=new_event_id(),
-            correlation_id=envelope.message_id,
+            correlation_id=envelope.shown_id,
             entity_id=envelope.entity_id,
         )
         await self.messenger.reply(envelope, error.status, encode(error))

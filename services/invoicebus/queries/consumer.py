@@ -2,7 +2,9 @@
 
 A query has no side effects, so the rules are simple:
 - Answered (a page or an error reply): ack.
-- No ``reply_to``: nobody can be answered; ack and log (nothing to keep: it changed nothing).
+- No ``reply_to`` (or one that is not UTF-8): nobody can be answered; ack and log (nothing to
+  keep: it changed nothing).
+- Properties or header names that are not UTF-8: answer ``validation_error`` (422).
 - Transient failure (database away): retry with backoff (``retrying.retry_transient``) for up
   to ``RETRY_SECONDS`` while the client waits, then answer ``internal_error`` (500) so it is
   not left hanging.
@@ -18,10 +20,11 @@ import time
 from faststream.rabbit import RabbitMessage
 
 from invoicebus_contracts import ErrorCode, Resource, error_body
+from invoicebus_contracts.text import shown
 from invoicebus_contracts.wire import encode
 
 from ..adapters.rabbit.consuming import RabbitDelivery, envelope_from
-from ..messaging import Delivery, Envelope, Messenger
+from ..messaging import Delivery, Envelope, Messenger, undecodable_error
 from ..retrying import Backoff, GaveUp, Shutdown, retry_transient
 from .service import QueryService, Reply
 
@@ -46,11 +49,11 @@ class QueryConsumer:
         await self.handle(resource, envelope_from(msg), RabbitDelivery(msg))
 
     async def handle(self, resource: Resource, envelope: Envelope, delivery: Delivery) -> None:
-        if not envelope.reply_to:
+        if not envelope.reply_address:
             log.warning(
-                "%s without reply_to (correlation_id %s): nobody to answer; dropped",
+                "%s without a usable reply_to (correlation_id %s): nobody to answer; dropped",
                 resource.list_key,
-                envelope.correlation_id,
+                envelope.correlation_id and shown(envelope.correlation_id),
             )
             await delivery.ack()
             return
@@ -64,6 +67,8 @@ class QueryConsumer:
 
     async def answer(self, resource: Resource, envelope: Envelope) -> Reply | None:
         """The reply, or None when the service stops before it has one."""
+        if refusal := undecodable_error(envelope):
+            return refusal.status, encode(refusal)
         try:
             return await retry_transient(
                 lambda: self.service.answer(resource, envelope.body, envelope.entity_id),

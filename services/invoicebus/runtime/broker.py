@@ -8,6 +8,8 @@ from faststream.rabbit import RabbitBroker
 from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
 from prometheus_client import CollectorRegistry, ProcessCollector
 
+from invoicebus_client import pamqp_patch
+
 from ..settings import Settings
 
 
@@ -23,7 +25,11 @@ def make_broker(
 ) -> RabbitBroker:
     """A broker with publisher confirms (aio-pika's default), fast reconnects, Prometheus
     metrics in ``metrics``, and a graceful shutdown that waits up to
-    ``shutdown_timeout_seconds`` for in-flight messages."""
+    ``shutdown_timeout_seconds`` for in-flight messages.
+
+    pamqp is patched first (importing the SDK did it already; this says so where it matters):
+    one message whose short strings are not UTF-8 must not kill the broker connection."""
+    pamqp_patch.install()
     return RabbitBroker(
         settings.amqp_url,
         graceful_timeout=settings.shutdown_timeout_seconds,

@@ -19,6 +19,7 @@ from faststream.rabbit import (
     RabbitQueue,
 )
 
+from invoicebus_client.decoding import undecodable
 from invoicebus_contracts import Declarations, Header, Resource
 
 from ...messaging import Envelope
@@ -28,6 +29,11 @@ async def raw_body(msg: RabbitMessage) -> bytes:
     """FastStream decoder that hands handlers the untouched bytes; the contract decodes them."""
     body: bytes = msg.body
     return body
+
+
+#: The AMQP properties a dead-letter copy keeps as they came. Not app_id (the copy is the
+#: service's publish) nor user_id (RabbitMQ checks it against the publishing user).
+KEPT_PROPERTIES = ("content_type", "content_encoding", "type")
 
 
 def envelope_from(msg: RabbitMessage) -> Envelope:
@@ -47,6 +53,12 @@ def envelope_from(msg: RabbitMessage) -> Envelope:
         entity_id=str(entity) if entity else None,
         headers=headers,
         exchange=raw.exchange or "",
+        properties={
+            name: value
+            for name in KEPT_PROPERTIES
+            if isinstance(value := getattr(raw, name, None), str) and value
+        },
+        undecodable=tuple(undecodable(raw)),
     )
 
 

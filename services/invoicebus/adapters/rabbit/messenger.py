@@ -50,14 +50,14 @@ class RabbitMessenger:
         )
 
     async def reply(self, envelope: Envelope, status: int, body: bytes) -> None:
-        if not envelope.reply_to:
+        if not envelope.reply_address:
             return
         # mandatory=False: RabbitMQ 3.10 bounces direct reply-to publishes made with
         # mandatory=True as NO_ROUTE even though they are delivered.
         await self.broker.publish(
             body,
             exchange="",
-            routing_key=envelope.reply_to,
+            routing_key=envelope.reply_address,
             correlation_id=envelope.reply_correlation_id,
             message_id=new_event_id(),
             headers={Header.STATUS.value: status},
@@ -66,7 +66,10 @@ class RabbitMessenger:
         )
 
     async def dead_letter(self, envelope: Envelope, error: ErrorBody) -> None:
-        """Keep the original message, with the reason in its headers, in the dead-letter queue."""
+        """Keep the original message, with the reason in its headers, in the dead-letter queue.
+
+        Its text goes as it came: values that are not UTF-8 hold surrogate escapes, which the
+        SDK's pamqp patch encodes back to the original bytes."""
         headers = dict(envelope.headers or {})
         headers.update(
             {
@@ -86,6 +89,8 @@ class RabbitMessenger:
             correlation_id=envelope.correlation_id,
             reply_to=envelope.reply_to,
             headers=headers,
-            content_type=CONTENT_TYPE,
+            content_type=envelope.properties.get("content_type", CONTENT_TYPE),
+            content_encoding=envelope.properties.get("content_encoding"),
+            message_type=envelope.properties.get("type"),
             persist=True,
         )
