@@ -4,6 +4,8 @@ the real broker, to the real services.
 Every message gets a clear answer: 201 if it happens to be valid, else an error reply whose
 message names the field (and, for a command, a copy in the dead-letter queue). Nothing is
 answered with 500, nothing crashes a consumer, and a valid command after each batch succeeds.
+Poison frames (properties and header names that are not UTF-8) are refused the same way and
+never cost the services their broker connection.
 
 The services run in an event loop of their own, in a background thread, so Hypothesis drives
 plain synchronous tests and each example is one round trip over AMQP.
@@ -29,8 +31,10 @@ from invoicebus.adapters.mongo.client import connect
 from invoicebus.runtime.watchdog import dead_consumers
 from invoicebus.settings import Settings
 from invoicebus_client.topology import declare_topology, delete_topology
-from invoicebus_contracts import COMMAND_MODELS, ErrorCode, ListRequest, Resource, limits
+from invoicebus_contracts import COMMAND_MODELS, ErrorCode, Header, ListRequest, Resource, limits
+from invoicebus_contracts.text import is_text, shown
 from tests.support.amqp import RawClient, Reply
+from tests.support.services import connection_losses
 
 T = TypeVar("T")
 EXAMPLES = settings(
@@ -260,3 +264,86 @@ def test_every_list_request_answers_hostile_bodies_clearly(
         services.client.query(resource.list_key, {"limit": 5}, entity_id=services.entity_id)
     )
     assert valid.status == 200, valid.body
+
+
+# -- poison frames: AMQP short strings that are not UTF-8 -------------------------------------
+
+#: Any bytes, as the text pamqp (patched, here too) decodes them to and publishes them as.
+short_strings = st.binary(min_size=1, max_size=16).map(
+    lambda raw: raw.decode("utf-8", "surrogateescape")
+)
+header_names = short_strings.filter(lambda name: name != Header.ENTITY_ID.value)
+poisoned_properties = st.fixed_dictionaries(
+    {},
+    optional={
+        name: short_strings
+        for name in ("message_id", "correlation_id", "content_type", "type", "app_id")
+    }
+    | {
+        "headers": st.dictionaries(
+            header_names,
+            st.integers(0, 9) | st.dictionaries(header_names, st.booleans(), max_size=1),
+            max_size=2,  # at most 9 places in all: the refusal names the first 10
+        )
+    },
+)
+
+
+def undecodable_locs(properties: dict[str, Any]) -> list[list[str]]:
+    """Where ``properties`` hold text that is not UTF-8, as the services name it."""
+    found = [[n] for n, v in properties.items() if isinstance(v, str) and not is_text(v)]
+    for name, value in properties.get("headers", {}).items():
+        if not is_text(name):
+            found.append(["headers", shown(name)])
+        if isinstance(value, dict):
+            found += [["headers", shown(name), shown(k)] for k in value if not is_text(k)]
+    return found
+
+
+@pytest.mark.parametrize("kind", ["command", "list request"])
+def test_text_that_is_not_utf8_in_properties_is_refused_clearly(
+    services: Services, kind: str
+) -> None:
+    """Valid bodies with arbitrary bytes in the short-string properties and header names:
+    answered as if they were not there when they are UTF-8, else refused with 422 naming each
+    place; the connections are never lost."""
+    exchange, key = (
+        ("commands", "customer.create") if kind == "command" else ("queries", "customer.list")
+    )
+    valid = VALID[Resource.CUSTOMER] if kind == "command" else {"limit": 1}
+    refused = 0
+    dead_before = services.dead_letters()
+
+    async def send(properties: dict[str, Any]) -> Reply:
+        reply_key = shown(
+            properties.get("correlation_id")
+            or properties.setdefault("message_id", str(uuid.uuid4()))
+        )
+        future = services.client.expect_reply(reply_key)
+        headers = {Header.ENTITY_ID.value: services.entity_id, **properties.pop("headers", {})}
+        await services.client.publish(
+            exchange, key, valid, headers=headers,
+            properties={"reply_to": "amq.rabbitmq.reply-to", **properties},
+        )  # fmt: skip
+        return await asyncio.wait_for(future, 20)
+
+    @EXAMPLES
+    @given(properties=poisoned_properties)
+    def one(properties: dict[str, Any]) -> None:
+        nonlocal refused
+        expected = undecodable_locs(properties)
+        reply = services.call(send(dict(properties)))
+        if not expected:
+            assert reply.status in {200, 201}, reply.body
+            return
+        assert_clear_error(reply, allowed={422})
+        named = [e["loc"] for e in reply.body["error"]["errors"]]
+        assert sorted(map(json.dumps, named)) == sorted(map(json.dumps, expected))
+        refused += 1
+
+    with connection_losses(*services.apps) as losses:
+        one()
+    assert losses == []
+    assert refused  # the strategy does reach the poison
+    assert services.dead_letters() - dead_before == (refused if kind == "command" else 0)
+    assert services.consumers_alive()

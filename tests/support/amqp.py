@@ -63,7 +63,10 @@ class RawClient:
         reply: bool = False,
         correlation_id: str | None = None,
         headers: dict[str, Any] | None = None,
+        properties: dict[str, Any] | None = None,
     ) -> asyncio.Future[Reply] | None:
+        """Publish with the given properties; ``properties`` (aio-pika ``Message`` arguments)
+        override the rest. With ``reply``, the future of the reply to ``correlation_id``."""
         assert self.channel is not None
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         all_headers = dict(headers or {})
@@ -72,21 +75,25 @@ class RawClient:
         future: asyncio.Future[Reply] | None = None
         if reply:
             correlation_id = correlation_id or str(uuid.uuid4())
-            future = asyncio.get_running_loop().create_future()
-            self._futures[correlation_id] = future
+            future = self.expect_reply(correlation_id)
         exchange_obj = await self.channel.get_exchange(f"{self.prefix}.{exchange}", ensure=False)
+        options: dict[str, Any] = {
+            "content_type": "application/json",
+            "delivery_mode": aio_pika.DeliveryMode.PERSISTENT,
+            "message_id": message_id,
+            "correlation_id": correlation_id,
+            "reply_to": "amq.rabbitmq.reply-to" if reply else None,
+            "headers": all_headers,
+        }
         await exchange_obj.publish(
-            aio_pika.Message(
-                raw,
-                content_type="application/json",
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                message_id=message_id,
-                correlation_id=correlation_id,
-                reply_to="amq.rabbitmq.reply-to" if reply else None,
-                headers=all_headers,
-            ),
-            routing_key=routing_key,
+            aio_pika.Message(raw, **(options | (properties or {}))), routing_key=routing_key
         )
+        return future
+
+    def expect_reply(self, correlation_id: str) -> asyncio.Future[Reply]:
+        """The future of the reply with this ``correlation_id`` (ask before publishing)."""
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._futures[correlation_id] = future
         return future
 
     async def command(
