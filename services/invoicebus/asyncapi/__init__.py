@@ -42,7 +42,9 @@ def document(prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
             "version": VERSION,
             "description": "Commands, events and list queries of invoicebus over RabbitMQ."
             f" Names use the prefix {prefix!r} (configurable with INVOICEBUS_PREFIX). Bodies"
-            " are UTF-8 JSON; money and rates are JSON numbers with exact decimal meaning.",
+            " are UTF-8 JSON; money and rates are JSON numbers with exact decimal meaning."
+            " AMQP properties and header names must be UTF-8 text too: a command or list"
+            " request with other bytes there is refused with validation_error.",
         },
         "defaultContentType": CONTENT_TYPE,
         "servers": {
