@@ -12,7 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from invoicebus.adapters.mongo.client import connect
 from invoicebus.querying.fields import Document
-from invoicebus.settings import Settings
+from invoicebus.settings import AuthMode, Settings
 from invoicebus_client.topology import declare_topology, delete_topology
 from tests.support.amqp import RawClient
 from tests.support.backends import Backends, backends
@@ -34,6 +34,9 @@ def settings(servers: Backends) -> Settings:
         amqp_url=servers.amqp_url,
         mongodb_url=servers.mongodb_url,
         prefix=f"ibtest-{RUN_ID}",
+        # The suite's clients send no user_id; tests/integration/test_access.py runs its own
+        # services with authorization required.
+        auth=AuthMode.OFF,
         database=f"ibtest_{RUN_ID}",
         command_http_port=0,
         query_http_port=0,

@@ -29,7 +29,7 @@ from invoicebus_client import redacted
 
 from .adapters.mongo.embedded import EmbeddedMongo
 from .runtime.logs import configure_logging
-from .settings import Settings
+from .settings import AuthMode, Settings
 
 log = logging.getLogger("invoicebus.launcher")
 
@@ -114,6 +114,9 @@ def child_env(settings: Settings, mongodb_url: str) -> dict[str, str]:
     )
     env.pop("INVOICEBUS_AMQP_URL", None)
     env.pop("INVOICEBUS_MONGODB_URL", None)
+    # A development launcher: authorization is off unless asked for (the services say so in
+    # their first log lines); deployments run the services with the default, required.
+    env.setdefault("INVOICEBUS_AUTH", AuthMode.OFF.value)
     return env
 
 

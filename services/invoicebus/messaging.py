@@ -34,11 +34,20 @@ class Envelope:
     #: ``errors[].loc``. The fields above keep such bytes as surrogate escapes, so a dead-letter
     #: copy is the original; whatever the services say about it uses ``shown`` values.
     undecodable: tuple[tuple[str | int, ...], ...] = ()
+    #: The sender, as RabbitMQ checked it against the connection's user (None if unset).
+    user_id: str | None = None
 
     @property
     def shown_id(self) -> str | None:
         """``message_id`` for logs and events: UTF-8, undecodable bytes as ``\\xNN``."""
         return None if self.message_id is None else shown(self.message_id)
+
+    def header(self, name: str) -> str | None:
+        """A text header's value (bytes decoded), or None when absent or not text."""
+        value = (self.headers or {}).get(name)
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        return value if isinstance(value, str) and value else None
 
     @property
     def reply_correlation_id(self) -> str | None:
@@ -84,9 +93,18 @@ class Messenger(Protocol):
     """Confirmed publishing: each call returns once the broker took the message."""
 
     async def publish_event(
-        self, event_type: str, body: bytes, *, event_id: str, correlation_id: str | None,
+        self,
+        event_type: str,
+        body: bytes,
+        *,
+        event_id: str,
+        correlation_id: str | None,
         entity_id: str | None,
-    ) -> None: ...  # fmt: skip
+        tenant_entity: str | None,
+    ) -> None:
+        """Publish an event on the events exchange, and for the tenant of ``tenant_entity``
+        too (under an entity-qualified key) when it is given."""
+        ...
 
     async def reply(self, envelope: Envelope, status: int, body: bytes) -> None: ...
 

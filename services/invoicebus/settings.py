@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from invoicebus_contracts import DEFAULT_DELIVERY_LIMIT, DEFAULT_PREFIX, Topology
+
+
+class AuthMode(StrEnum):
+    #: Every command and list request must carry a user_id; grants decide what it may touch.
+    REQUIRED = "required"
+    #: Nothing is checked (local development): any sender acts on every entity.
+    OFF = "off"
+
+
+#: A comma-separated list of principals in the environment (``a,b``), a list in Python.
+Principals = Annotated[frozenset[str], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -22,6 +36,16 @@ class Settings(BaseSettings):
     database: str = "invoicebus"
     #: Prefix of every exchange and queue name; lets tenants and test runs share a broker.
     prefix: str = DEFAULT_PREFIX
+
+    #: Authorization (see README "Access control"): who may act on which entity.
+    auth: AuthMode = AuthMode.REQUIRED
+    #: Principals (RabbitMQ user names) that may act on every entity.
+    admins: Principals = frozenset()
+    #: Principals trusted to act for the holder of an API key (the HTTP gateway's user).
+    gateways: Principals = frozenset()
+    #: How long a service may keep a grant or an API key it looked up: a revoke takes effect
+    #: in every replica within this many seconds.
+    grant_cache_seconds: float = Field(default=5.0, ge=0, le=60)
 
     #: Messages a consumer holds unacknowledged at once (per queue).
     prefetch: int = Field(default=16, ge=1, le=1000)
@@ -45,6 +69,13 @@ class Settings(BaseSettings):
     #: Where ``invoicebus run`` keeps the embedded SecantusDB's files and its port.
     data_dir: str = "data"
     embedded_mongo_port: int = Field(default=27117, ge=1, le=65535)
+
+    @field_validator("admins", "gateways", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(name.strip() for name in value.split(",") if name.strip())
+        return value
 
     @property
     def topology(self) -> Topology:

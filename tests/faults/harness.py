@@ -78,6 +78,7 @@ class ServiceProcess:
             "INVOICEBUS_RELAY_GRACE_SECONDS": "2",
             "INVOICEBUS_TRANSIENT_RETRY_SECONDS": str(self.transient_retry_seconds),
             "INVOICEBUS_SHUTDOWN_TIMEOUT_SECONDS": "15",
+            "INVOICEBUS_AUTH": "off",  # the scenarios' raw clients send no user_id
             **self.extra_env,
         }
 

@@ -19,6 +19,7 @@ from invoicebus.commands.context import CommandContext
 from invoicebus.settings import Settings
 from invoicebus_contracts import CreateItem, Resource, TaxRef
 from tests.support.amqp import RawClient, body
+from tests.support.memory import acting
 from tests.support.refusals import assert_refused
 
 pytestmark = pytest.mark.usefixtures("command_service")
@@ -249,7 +250,7 @@ async def test_an_unannounced_tax_is_announced_before_the_item_using_it(
     """A tax auto-created by a command that died before publishing (still ``_pending``) is
     published before the first item that reuses it, not left to the relay."""
     store = MongoStore(db)
-    ctx = CommandContext.of(Resource.ITEM, CreateItem(name="died"), entity["id"], None)
+    ctx = CommandContext.of(Resource.ITEM, CreateItem(name="died"), acting(entity["id"]), None)
     orphan = ctx.record(Resource.TAX, new_tax(entity["id"], Decimal(17)))
     await store.taxes.add_auto(orphan, Decimal(17))
     tap = await client.subscribe("#")
@@ -309,7 +310,7 @@ async def test_racing_handlers_share_one_auto_created_tax(
         *(
             create_item(
                 command,
-                CommandContext.of(Resource.ITEM, command, entity["id"], None),
+                CommandContext.of(Resource.ITEM, command, acting(entity["id"]), None),
                 store,
             )
             for _ in range(10)
@@ -325,7 +326,7 @@ async def test_racing_auto_tax_inserts_have_exactly_one_winner(
     entity: dict[str, Any], db: Any
 ) -> None:
     store = MongoStore(db)
-    ctx = CommandContext.of(Resource.ITEM, CreateItem(name="x"), entity["id"], None)
+    ctx = CommandContext.of(Resource.ITEM, CreateItem(name="x"), acting(entity["id"]), None)
     candidates = [
         ctx.record(Resource.TAX, new_tax(entity["id"], Decimal("4.5"))) for _ in range(10)
     ]

@@ -19,6 +19,7 @@ from invoicebus.domain.ids import new_id
 from invoicebus.settings import Settings
 from invoicebus_contracts import CreateCustomer, Customer, Resource
 from tests.support.amqp import RawClient, body, peek_queue
+from tests.support.memory import acting
 
 pytestmark = pytest.mark.usefixtures("command_service")
 
@@ -126,7 +127,7 @@ async def test_relay_publishes_an_event_its_command_never_sent(
         created_at=created,
         updated_at=created,
     )
-    ctx = CommandContext.of(Resource.CUSTOMER, command, entity["id"], str(uuid.uuid4()))
+    ctx = CommandContext.of(Resource.CUSTOMER, command, acting(entity["id"]), str(uuid.uuid4()))
     record = ctx.record(Resource.CUSTOMER, customer)
     assert settings.mongodb_url
     mongo = connect(settings.mongodb_url)

@@ -1,4 +1,5 @@
-"""In-memory fakes of the command service's storage ports (``commands/ports.py``).
+"""In-memory fakes of the command service's storage ports (``commands/ports.py``), and of the
+entity, grant and API-key lookups of ``tenancy`` and ``access``.
 
 They keep the ports' promises the simple way (lists and dicts, no concurrency), so the rules
 of ``commands/`` can be unit-tested without a database. The MongoDB adapter keeps the same
@@ -12,15 +13,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from invoicebus.access import Acting
 from invoicebus.domain.errors import DomainError
 from invoicebus.domain.records import IdempotencyKey, M, Record
+from invoicebus.tenancy import Caller
 from invoicebus_contracts import ErrorCode, Resource, Tax
 
 
 class MemoryStore:
     def __init__(self) -> None:
         self.records: list[Record[Any]] = []
-        self.keys: dict[tuple[Resource, str | None, str, str], tuple[str, Record[Any]]] = {}
+        self.keys: dict[tuple[Resource, str | None, str, str, str], tuple[str, Record[Any]]] = {}
         self.taxes = MemoryTaxes(self)
 
     def of(self, resource: Resource) -> list[Record[Any]]:
@@ -33,7 +36,7 @@ class MemoryStore:
             )
             if original is not None:
                 return original
-            self.keys[(record.resource, _owner(record), key.command, key.key)] = (
+            self.keys[(record.resource, _owner(record), key.command, key.scope, key.key)] = (
                 key.fingerprint,
                 record,
             )
@@ -43,7 +46,7 @@ class MemoryStore:
     async def find_original(
         self, resource: Resource, entity_id: str | None, key: IdempotencyKey
     ) -> Record[Any] | None:
-        found = self.keys.get((resource, entity_id, key.command, key.key))
+        found = self.keys.get((resource, entity_id, key.command, key.scope, key.key))
         if found is None:
             return None
         fingerprint, original = found
@@ -116,3 +119,49 @@ class MemoryTaxes:
 def _owner(record: Record[Any]) -> str | None:
     """The scope of an idempotency key: the entity, or none for an entity itself."""
     return record.entity_id if record.resource.tenant_scoped else None
+
+
+def acting(entity_id: str | None, principal: str | None = None) -> Acting:
+    """A sender acting on ``entity_id``, as ``access`` would resolve it."""
+    return Acting(Caller(principal, unrestricted=principal is None), entity_id)
+
+
+class MemoryEntities:
+    """Entities and their grants (``tenancy.EntityLookups``), oldest first."""
+
+    def __init__(self, *ids: str) -> None:
+        self.ids = list(ids)
+        self.grants: dict[str, set[str]] = {}
+        self.lookups: list[str] = []
+
+    def add(self, entity_id: str, *principals: str) -> None:
+        self.ids.append(entity_id)
+        self.grants[entity_id] = set(principals)
+
+    async def first_entity_id(self) -> str | None:
+        self.lookups.append("first")
+        return self.ids[0] if self.ids else None
+
+    async def entity_exists(self, entity_id: str) -> bool:
+        self.lookups.append(entity_id)
+        return entity_id in self.ids
+
+    async def first_granted(self, principal: str) -> str | None:
+        self.lookups.append(f"first of {principal}")
+        return next((e for e in self.ids if principal in self.grants.get(e, ())), None)
+
+    async def granted(self, principal: str, entity_id: str) -> bool:
+        self.lookups.append(f"{principal} on {entity_id}")
+        return principal in self.grants.get(entity_id, ())
+
+
+class MemoryKeys:
+    """API keys by their SHA-256 (``access.ApiKeys``)."""
+
+    def __init__(self, **principals: str) -> None:
+        self.principals = principals
+        self.lookups = 0
+
+    async def principal_of(self, key_sha256: str) -> str | None:
+        self.lookups += 1
+        return self.principals.get(key_sha256)

@@ -9,9 +9,9 @@ from typing import Any
 
 from invoicebus.commands.bootstrap import bootstrap
 from invoicebus.messaging import Envelope
-from invoicebus.settings import Settings
+from invoicebus.settings import AuthMode, Settings
 from invoicebus_contracts import ErrorBody, Resource
-from tests.support.memory import MemoryStore
+from tests.support.memory import MemoryEntities, MemoryKeys, MemoryStore
 
 
 class RecordedMessenger:
@@ -22,9 +22,10 @@ class RecordedMessenger:
 
     async def publish_event(
         self, event_type: str, body: bytes, *, event_id: str, correlation_id: str | None,
-        entity_id: str | None,
+        entity_id: str | None, tenant_entity: str | None,
     ) -> None:  # fmt: skip
-        self.sent.append((event_type, {"body": json.loads(body), "entity_id": entity_id}))
+        event = {"body": json.loads(body), "entity_id": entity_id, "tenant": tenant_entity}
+        self.sent.append((event_type, event))
         self.correlation_ids.append(correlation_id)
 
     async def reply(self, envelope: Envelope, status: int, body: bytes) -> None:
@@ -51,21 +52,14 @@ class RecordedDelivery:
         self.settled.append("reject")
 
 
-class OneEntity:
-    def __init__(self) -> None:
-        self.id: str | None = None
-
-    async def first_entity_id(self) -> str | None:
-        return self.id
-
-    async def entity_exists(self, entity_id: str) -> bool:
-        return entity_id == self.id
-
-
 async def test_a_service_built_from_fakes_runs_commands_end_to_end() -> None:
-    store, messenger, entities = MemoryStore(), RecordedMessenger(), OneEntity()
+    store, messenger, entities = MemoryStore(), RecordedMessenger(), MemoryEntities()
     service = bootstrap(
-        store=store, messenger=messenger, entities=entities, settings=Settings(mongodb_url=None)
+        store=store,
+        messenger=messenger,
+        entities=entities,
+        keys=MemoryKeys(),
+        settings=Settings(mongodb_url=None, auth=AuthMode.OFF),
     )
 
     async def send(key: str, body: dict[str, Any]) -> RecordedDelivery:
@@ -76,7 +70,7 @@ async def test_a_service_built_from_fakes_runs_commands_end_to_end() -> None:
 
     assert (await send("entity.create", {"name": "Acme"})).settled == ["ack"]
     [entity] = store.of(Resource.ENTITY)
-    entities.id = entity.id
+    entities.add(entity.id)
     assert (
         await send("item.create", {"name": "Tea", "price": 2, "taxes": [{"rate": 22}]})
     ).settled == ["ack"]
@@ -89,6 +83,7 @@ async def test_a_service_built_from_fakes_runs_commands_end_to_end() -> None:
     assert messenger.sent[3][1] == {
         "body": item.model.model_dump(mode="json"),
         "entity_id": entity.id,
+        "tenant": entity.id,  # on the tenant events exchange too
     }
     assert item.model.tax_ids == [tax.id] and item.model.total_tax == Decimal("0.44")
     assert not any(r.pending for r in store.records)  # every event marked sent
@@ -102,7 +97,11 @@ async def test_a_service_built_from_fakes_runs_commands_end_to_end() -> None:
 async def test_a_command_with_text_that_is_not_utf8_is_refused_once_and_said_so_in_utf8() -> None:
     store, messenger = MemoryStore(), RecordedMessenger()
     service = bootstrap(
-        store=store, messenger=messenger, entities=OneEntity(), settings=Settings(mongodb_url=None)
+        store=store,
+        messenger=messenger,
+        entities=MemoryEntities(),
+        keys=MemoryKeys(),
+        settings=Settings(mongodb_url=None, auth=AuthMode.OFF),
     )
     poison = Envelope(
         "customer.create",

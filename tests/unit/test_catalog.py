@@ -13,7 +13,7 @@ from invoicebus.commands.context import CommandContext, Outcome
 from invoicebus.domain.errors import DomainError
 from invoicebus.domain.records import Record
 from invoicebus_contracts import CreateItem, CreateTax, ErrorCode, Resource, Tax
-from tests.support.memory import MemoryStore
+from tests.support.memory import MemoryStore, acting
 
 ENTITY = "ent_" + "e" * 24
 OTHER = "ent_" + "f" * 24
@@ -23,7 +23,7 @@ def stored_tax(
     store: MemoryStore, rate: str, classification: str | None = None, *, entity: str = ENTITY
 ) -> Record[Tax]:
     """A tax stored earlier, its event long published."""
-    ctx = CommandContext.of(Resource.TAX, CreateTax(rate=Decimal(rate)), entity, None)
+    ctx = CommandContext.of(Resource.TAX, CreateTax(rate=Decimal(rate)), acting(entity), None)
     tax = ctx.record(Resource.TAX, new_tax(entity, Decimal(rate), classification=classification))
     tax.pending = False
     store.records.append(tax)
@@ -32,7 +32,7 @@ def stored_tax(
 
 async def item(store: MemoryStore, message_id: str | None = None, **body: Any) -> Outcome:
     command = CreateItem.model_validate({"name": "Cortado", "price": 100, **body})
-    ctx = CommandContext.of(Resource.ITEM, command, ENTITY, message_id)
+    ctx = CommandContext.of(Resource.ITEM, command, acting(ENTITY), message_id)
     return await create_item(command, ctx, store)
 
 
@@ -124,7 +124,7 @@ async def test_a_repeated_item_command_answers_the_original_without_redoing_anyt
 async def test_a_tax_command_stores_its_canonical_rate_under_its_key() -> None:
     store = MemoryStore()
     command = CreateTax(rate=Decimal("22.50"), classification="standard")
-    ctx = CommandContext.of(Resource.TAX, command, ENTITY, "m-9")
+    ctx = CommandContext.of(Resource.TAX, command, acting(ENTITY), "m-9")
     outcome = await create_tax(command, ctx, store)
     assert str(outcome.record.model.rate) == "22.5"
     assert ctx.key is not None

@@ -187,8 +187,10 @@ def test_declarations_bind_every_queue_once_to_a_declared_exchange() -> None:
     declared = topology.declarations(delivery_limit=3)
     exchanges = {e.name: e.kind.value for e in declared.exchanges}
     assert exchanges == {
-        "p.commands": "topic", "p.events": "topic", "p.queries": "direct", "p.dlx": "topic"
+        "p.commands": "topic", "p.events": "topic", "p.tenant-events": "topic",
+        "p.queries": "direct", "p.dlx": "topic",
     }  # fmt: skip
+    assert topology.tenant_event_key("ent_1", "tax.created") == "ent_1.tax.created"
     assert sorted(b.queue for b in declared.bindings) == sorted(q.name for q in declared.queues)
     assert {b.exchange for b in declared.bindings} <= exchanges.keys()
     for resource in Resource:

@@ -20,7 +20,7 @@ class FakeService:
         self.outcomes = list(outcomes)
         self.calls = 0
 
-    async def answer(self, resource: Resource, body: bytes, entity: str | None) -> Any:
+    async def answer(self, resource: Resource, envelope: Envelope) -> Any:
         self.calls += 1
         outcome = self.outcomes.pop(0) if len(self.outcomes) > 1 else self.outcomes[0]
         if isinstance(outcome, Exception):
@@ -40,7 +40,7 @@ class FakeMessage:
     def __init__(self, reply_to: str | None, **properties: Any) -> None:
         self.raw_message = SimpleNamespace(
             routing_key="customer.list", body=b"{}", message_id=None, correlation_id="c-1",
-            reply_to=reply_to, headers={}, exchange="q",
+            reply_to=reply_to, headers={}, exchange="q", user_id=None,
         )  # fmt: skip
         vars(self.raw_message).update(properties)
         self.settled: list[str] = []

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from invoicebus.access import Access, Policy
 from invoicebus.adapters.mongo.documents import to_document
+from invoicebus.messaging import Envelope
 from invoicebus.queries.service import QueryService
+from invoicebus.settings import AuthMode
 from invoicebus.tenancy import Tenancy
 from invoicebus_contracts import Resource
 from tests.support.listing import customer
+from tests.support.memory import MemoryKeys
 
 ENTITY = "ent_" + "e" * 24
 
@@ -44,8 +48,10 @@ def documents(n: int) -> list[dict[str, Any]]:
 
 
 async def ask(reader: FakeReader, resource: Resource, **request: Any) -> tuple[int, Any]:
-    service = QueryService(reader, Tenancy(FakeEntities()))  # type: ignore[arg-type]
-    status, body = await service.answer(resource, json.dumps(request).encode(), None)
+    access = Access(Policy(AuthMode.OFF), Tenancy(FakeEntities()), MemoryKeys())  # type: ignore[arg-type]
+    envelope = Envelope(resource.list_key, json.dumps(request).encode())
+    service = QueryService(reader, access)  # type: ignore[arg-type]
+    status, body = await service.answer(resource, envelope)
     return status, json.loads(body)
 
 

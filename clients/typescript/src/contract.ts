@@ -9,7 +9,8 @@ export type ErrorCode =
   | 'idempotency_conflict'
   | 'invalid_query'
   | 'invalid_cursor'
-  | 'internal_error';
+  | 'internal_error'
+  | 'unauthenticated';
 
 /**
  * Per resource (the routing-key prefix): the create command body, the created resource, the list request, the list page and the rejected-event body; and the error body.

@@ -17,6 +17,7 @@ class ErrorCode(StrEnum):
     INVALID_QUERY = "invalid_query"
     INVALID_CURSOR = "invalid_cursor"
     INTERNAL_ERROR = "internal_error"
+    UNAUTHENTICATED = "unauthenticated"
 
     @property
     def status(self) -> int:
@@ -36,10 +37,12 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.INVALID_QUERY: 422,
     ErrorCode.INVALID_CURSOR: 422,
     ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.UNAUTHENTICATED: 401,
 }
 _TYPE: dict[ErrorCode, str] = {
     ErrorCode.IDEMPOTENCY_CONFLICT: "idempotency_error",
     ErrorCode.INTERNAL_ERROR: "api_error",
+    ErrorCode.UNAUTHENTICATED: "authentication_error",
 }
 
 

@@ -74,6 +74,9 @@ class Header(StrEnum):
     ORIGINAL_EXCHANGE = "x-original-exchange"
     ORIGINAL_ROUTING_KEY = "x-original-routing-key"
     DEAD_LETTERED_AT = "x-dead-lettered-at"
+    # Set by a trusted gateway (INVOICEBUS_GATEWAYS): the SHA-256 (hex) of its caller's API
+    # key, which the services map to the key's principal.
+    KEY_SHA256 = "x-invoicebus-key-sha256"
 
 
 CONTENT_TYPE = "application/json"
@@ -92,6 +95,17 @@ class Topology:
     @property
     def events_exchange(self) -> str:
         return f"{self.prefix}.events"
+
+    @property
+    def tenant_events_exchange(self) -> str:
+        """The events again, under entity-qualified routing keys (``tenant_event_key``), so
+        RabbitMQ topic permissions can give each tenant its own entities' events only."""
+        return f"{self.prefix}.tenant-events"
+
+    @staticmethod
+    def tenant_event_key(entity_id: str, event_type: str) -> str:
+        """Routing key on the tenant events exchange, e.g. ``ent_….customer.created``."""
+        return f"{entity_id}.{event_type}"
 
     @property
     def queries_exchange(self) -> str:
@@ -147,6 +161,7 @@ class Topology:
             exchanges=(
                 Exchange(self.commands_exchange, topic),
                 Exchange(self.events_exchange, topic),
+                Exchange(self.tenant_events_exchange, topic),
                 Exchange(self.queries_exchange, direct),
                 Exchange(self.dead_letter_exchange, topic),
             ),

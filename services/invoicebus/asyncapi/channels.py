@@ -63,6 +63,21 @@ def resource_channels(
             "messages": {name: message_ref(name)},
             "bindings": exchange_binding(events),
         }
+    tenant = declared.exchange(topology.tenant_events_exchange)
+    for key, name, _ in names.events():
+        channels[tenant_channel(key)] = {
+            "address": topology.tenant_event_key("{entityId}", key),
+            "title": f"{key} of one entity on {tenant.name}",
+            "description": f"The same events on the {tenant.kind.value} exchange {tenant.name},"
+            " under the entity's id, for tenants: RabbitMQ topic permissions let a tenant's"
+            " user bind only its own entities' keys (e.g. {entityId}.# ). A rejected event"
+            " comes here only when its sender may act on that entity.",
+            "parameters": {
+                "entityId": {"description": "The entity (ent_...) the event belongs to."}
+            },
+            "messages": {name: message_ref(name)},
+            "bindings": exchange_binding(tenant),
+        }
     channels[resource.list_key] = {
         "address": resource.list_key,
         "title": f"{resource.list_key} on {queries.name}",
@@ -72,6 +87,11 @@ def resource_channels(
         "bindings": exchange_binding(queries),
     }
     return channels
+
+
+def tenant_channel(event_key: str) -> str:
+    """The channel id of an event on the tenant events exchange."""
+    return f"tenant.{event_key}"
 
 
 def channels(topology: Topology, declared: Declarations) -> dict[str, Any]:

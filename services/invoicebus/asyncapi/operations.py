@@ -7,7 +7,7 @@ from typing import Any
 
 from invoicebus_contracts import Resource
 
-from .channels import DEAD_LETTER_CHANNEL, REPLY
+from .channels import DEAD_LETTER_CHANNEL, REPLY, tenant_channel
 from .names import DEAD_LETTER, ERROR_REPLY, Messages, amqp, ref
 
 
@@ -67,6 +67,9 @@ def resource_operations(resource: Resource) -> dict[str, Any]:
     }  # fmt: skip
     for key, name, verb in names.events():
         operations[f"on{title}{verb}"] = _sent(f"{title} {verb.lower()}", key, name)
+        operations[f"on{title}{verb}ForTenant"] = _sent(
+            f"{title} {verb.lower()}, for its entity's tenant", tenant_channel(key), name
+        )
     operations[f"list{title}"] = _request(
         f"List {resource.value} resources", resource.list_key, names.list_request, names.page,
         persistent=False,

@@ -82,12 +82,26 @@ def header_schemas(topology: Topology) -> dict[str, Any]:
         "type": "string",
         "pattern": ENTITY_ID_PATTERN,
         "description": "The entity the message acts on. Optional on commands and list requests:"
-        " the first created entity by default. An unknown id is entity_not_found (404).",
+        " the first entity granted to the sender by default. An unknown id, or one the sender"
+        " holds no grant for, is entity_not_found (404).",
+    }
+    key_sha256 = {
+        "type": "string",
+        "pattern": "^[0-9a-f]{64}$",
+        "description": "Only from a trusted gateway (INVOICEBUS_GATEWAYS): the SHA-256 (hex)"
+        " of its caller's API key; the services act as that key's principal. Ignored from"
+        " anyone else; an unknown or revoked key is unauthenticated (401).",
     }
     return {
         "RequestHeaders": {
             "type": "object",
-            "properties": {Header.ENTITY_ID.value: entity_id},
+            "description": "The sender is the AMQP user_id property, which RabbitMQ checks"
+            " against the connection's user; with INVOICEBUS_AUTH=required a request"
+            " without it is unauthenticated (401).",
+            "properties": {
+                Header.ENTITY_ID.value: entity_id,
+                Header.KEY_SHA256.value: key_sha256,
+            },
         },
         "ReplyHeaders": {
             "type": "object",

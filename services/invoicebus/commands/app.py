@@ -6,7 +6,9 @@ import logging
 
 from faststream import FastStream
 
+from ..access import announce_auth
 from ..adapters.mongo.entities import MongoEntities
+from ..adapters.mongo.keys import MongoApiKeys
 from ..adapters.mongo.store import MongoStore
 from ..adapters.rabbit.messenger import RabbitMessenger
 from ..runtime import process
@@ -19,6 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def create_service(settings: Settings) -> Service:
+    announce_auth(settings, log)
     connections = connect(settings, service="commands", logger=log)
     topology = settings.topology
     store = MongoStore(connections.db)
@@ -26,6 +29,7 @@ def create_service(settings: Settings) -> Service:
         store=store,
         messenger=RabbitMessenger(connections.broker, topology),
         entities=MongoEntities(connections.db),
+        keys=MongoApiKeys(connections.db),
         settings=settings,
     )
     connections.subscribe(

@@ -1,8 +1,8 @@
 """The command service's composition root: its parts, built from the dependencies it is given.
 
 Everything outside the process comes in as a parameter (the store, the messenger, the entity
-lookups), so the app passes the MongoDB and RabbitMQ adapters and a test passes fakes; the
-FastStream app and its lifecycle are ``app.py``'s.
+lookups and API keys), so the app passes the MongoDB and RabbitMQ adapters and a test passes
+fakes; the FastStream app and its lifecycle are ``app.py``'s.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from invoicebus_contracts import Resource
 
+from ..access import Access, ApiKeys, Policy
 from ..messaging import Messenger
 from ..settings import Settings
 from ..tenancy import EntityLookups, Tenancy
@@ -41,10 +42,13 @@ def bootstrap(
     store: Store,
     messenger: Messenger,
     entities: EntityLookups,
+    keys: ApiKeys,
     settings: Settings,
     handlers: Mapping[Resource, Handler] = HANDLERS,
 ) -> CommandService:
-    pipeline = CommandPipeline(store, messenger, Tenancy(entities), handlers)
+    policy = Policy.of(settings)
+    access = Access(policy, Tenancy(entities, cache_seconds=policy.cache_seconds), keys)
+    pipeline = CommandPipeline(store, messenger, access, handlers)
     return CommandService(
         pipeline=pipeline,
         consumer=CommandConsumer(pipeline, settings.transient_retry_seconds),

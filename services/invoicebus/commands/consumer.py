@@ -29,14 +29,14 @@ from typing import TypeVar
 
 from faststream.rabbit import RabbitMessage
 
-from invoicebus_contracts import ErrorBody, ErrorCode, Resource, error_body
+from invoicebus_contracts import ErrorCode, Resource, error_body
 
 from .. import metrics
 from ..adapters.errors import is_transient
 from ..adapters.rabbit.consuming import RabbitDelivery, envelope_from
 from ..messaging import Delivery, Envelope
 from ..retrying import Backoff, GaveUp, Shutdown, retry_transient
-from .pipeline import CommandPipeline
+from .pipeline import CommandPipeline, Refusal
 
 log = logging.getLogger(__name__)
 
@@ -116,18 +116,20 @@ class CommandConsumer:
             return _GIVEN_BACK[back.reason]
         except Exception:
             log.exception("unexpected error on %s %s", queue, envelope.shown_id)
-            decision = error_body(
-                ErrorCode.INTERNAL_ERROR,
-                "internal error; the command was kept in the dead-letter queue",
+            decision = Refusal(
+                error_body(
+                    ErrorCode.INTERNAL_ERROR,
+                    "internal error; the command was kept in the dead-letter queue",
+                )
             )
             try:
-                await retrying(lambda: self.pipeline.refuse(resource, envelope, decision))
+                await retrying(lambda: self.pipeline.refuse(resource, envelope, decision.error))
             except GaveUp as back:
                 metrics.REQUEUED.labels(queue, back.reason).inc()
                 return _GIVEN_BACK[back.reason]
             except Exception:
                 log.exception("could not dead-letter %s; rejecting it", envelope.shown_id)
                 return Verdict.REJECT
-        result = decision.error.code.value if isinstance(decision, ErrorBody) else "created"
+        result = decision.error.error.code.value if isinstance(decision, Refusal) else "created"
         metrics.SETTLED_COMMANDS.labels(queue, result).inc()
         return Verdict.ACK

@@ -43,6 +43,7 @@ class Outbox:
             event_id=record.event.id,
             correlation_id=record.event.correlation_id,
             entity_id=record.entity_id,
+            tenant_entity=record.entity_id,
         )
         if record.pending:
             await self.store.mark_sent(record)

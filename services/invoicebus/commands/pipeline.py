@@ -1,9 +1,11 @@
 """The way of one command, as a straight line:
 
-envelope → decode and validate against the contract → resolve the entity (``tenancy``) →
-handler (store the record with its pending event, atomically) → publish the event with a
-confirm → mark it sent → reply 201. A refused command instead gets an error reply, a
-``<resource>.rejected`` event and a copy in the dead-letter queue. Either way the caller acks
+envelope → who acts on which entity (``access``: the sender, its grant) → decode and
+validate against the contract → handler (store the record with its pending event,
+atomically) → publish the event with a confirm → mark it sent → reply 201. A refused command
+instead gets an error reply, a ``<resource>.rejected`` event and a copy in the dead-letter
+queue; the rejected event goes to the entity's tenant too only when the sender may act on that
+entity. Either way the caller acks
 only after this returns; transient failures (database or broker away) propagate as exceptions
 for the caller to retry.
 
@@ -16,22 +18,33 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from invoicebus_contracts import COMMAND_MODELS, ErrorBody, Rejected, Resource
 from invoicebus_contracts.wire import InvalidMessage, encode, parse
 
+from ..access import Access, Acting
 from ..domain.errors import DomainError
 from ..domain.ids import new_event_id
 from ..messaging import Envelope, Messenger, undecodable_error
-from ..tenancy import Tenancy
 from .context import CommandContext, Handler, Outcome
 from .outbox import Outbox
 from .ports import Store
 
 log = logging.getLogger(__name__)
 
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a command was refused, and the entity its sender may act on (None when that was
+    not established: the rejected event then stays off the tenant events exchange)."""
+
+    error: ErrorBody
+    entity_id: str | None = None
+
+
 #: What a command comes to: its record (created or original), or the refusal to send.
-Decision = Outcome | ErrorBody
+Decision = Outcome | Refusal
 
 
 class CommandPipeline:
@@ -39,41 +52,48 @@ class CommandPipeline:
         self,
         store: Store,
         messenger: Messenger,
-        tenancy: Tenancy,
+        access: Access,
         handlers: Mapping[Resource, Handler],
     ) -> None:
         self.store = store
         self.messenger = messenger
-        self.tenancy = tenancy
+        self.access = access
         self.outbox = Outbox(store, messenger)
         self.handlers = handlers
 
     async def decide(self, resource: Resource, envelope: Envelope) -> Decision:
         """Validate and run the handler: the stored (or original) record, or why not."""
         if refusal := undecodable_error(envelope):
-            return refusal
+            return Refusal(refusal)
+        acting: Acting | None = None
         try:
+            acting = await self.access.resolve(resource, envelope)
             command = parse(COMMAND_MODELS[resource], envelope.body)
-            entity_id = await self.tenancy.entity_for(resource, envelope.entity_id)
-            ctx = CommandContext.of(resource, command, entity_id, envelope.message_id)
+            ctx = CommandContext.of(resource, command, acting, envelope.message_id)
             return await self.handlers[resource](command, ctx, self.store)
-        except InvalidMessage as exc:
-            return exc.body
-        except DomainError as exc:
-            return exc.to_body()
+        except (InvalidMessage, DomainError) as exc:
+            body = exc.body if isinstance(exc, InvalidMessage) else exc.to_body()
+            return Refusal(body, acting.entity_id if acting else None)
 
     async def deliver(self, resource: Resource, envelope: Envelope, decision: Decision) -> None:
         """Publish the events and reply (created), or refuse; safe to repeat."""
-        if isinstance(decision, ErrorBody):
-            await self.refuse(resource, envelope, decision)
+        if isinstance(decision, Refusal):
+            await self.refuse(resource, envelope, decision.error, decision.entity_id)
             return
         for side_effect in decision.side_effects:
             await self.outbox.send(side_effect)
         await self.outbox.send(decision.record)
         await self.messenger.reply(envelope, 201, encode(decision.record.model))
 
-    async def refuse(self, resource: Resource, envelope: Envelope, error: ErrorBody) -> None:
-        """Keep the message (dead-letter queue), tell subscribers and the sender why."""
+    async def refuse(
+        self,
+        resource: Resource,
+        envelope: Envelope,
+        error: ErrorBody,
+        tenant_entity: str | None = None,
+    ) -> None:
+        """Keep the message (dead-letter queue), tell subscribers and the sender why; the
+        tenant of ``tenant_entity`` too (an entity the sender may act on)."""
         log.info("refused %s %s: %s", resource.create_key, envelope.shown_id, error.error.message)
         await self.messenger.dead_letter(envelope, error)
         rejected = Rejected(command_id=envelope.shown_id, error=error.error)
@@ -83,5 +103,6 @@ class CommandPipeline:
             event_id=new_event_id(),
             correlation_id=envelope.shown_id,
             entity_id=envelope.entity_id,
+            tenant_entity=tenant_entity,
         )
         await self.messenger.reply(envelope, error.status, encode(error))

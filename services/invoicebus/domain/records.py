@@ -38,6 +38,8 @@ class IdempotencyKey:
     command: str  # e.g. ``customer.create``
     key: str
     fingerprint: str
+    #: Whose keys it is unique among besides the entity's (see ``commands.context``); "" none.
+    scope: str = ""
 
 
 @dataclass
@@ -48,6 +50,8 @@ class Record(Generic[M]):
     model: M
     event: Event
     pending: bool = True
+    #: Principals the new record grants access to (an entity, to its creator).
+    grants: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:

@@ -8,7 +8,10 @@ from faststream import FastStream
 
 from invoicebus_contracts import LIST_REPLY_MODELS
 
+from ..access import Policy, announce_auth
 from ..adapters.mongo.entities import MongoEntities
+from ..adapters.mongo.grants import MongoGrants
+from ..adapters.mongo.keys import MongoApiKeys
 from ..adapters.mongo.reader import Reader
 from ..adapters.rabbit.messenger import RabbitMessenger
 from ..runtime import process
@@ -20,18 +23,30 @@ log = logging.getLogger(__name__)
 
 
 def create_service(settings: Settings) -> Service:
+    announce_auth(settings, log)
     connections = connect(settings, service="queries", logger=log)
     reader = Reader(connections.db)
     messenger = RabbitMessenger(connections.broker, settings.topology)
-    consumer = bootstrap(reader=reader, messenger=messenger, entities=MongoEntities(connections.db))
+    consumer = bootstrap(
+        reader=reader,
+        messenger=messenger,
+        entities=MongoEntities(connections.db),
+        keys=MongoApiKeys(connections.db),
+        policy=Policy.of(settings),
+    )
     queues = {resource: settings.topology.query_queue(resource) for resource in LIST_REPLY_MODELS}
     connections.subscribe(queues, consumer.consume)
 
     async def stop_retries() -> None:
         consumer.stop()  # requests waiting out an outage go back to the broker
 
+    # entity.list of a restricted sender reads the grants index.
+    grants = MongoGrants(connections.db)
     return Service(
-        connections, logger=log, prepare=[reader.ensure_query_indexes], stopping=[stop_retries]
+        connections,
+        logger=log,
+        prepare=[reader.ensure_query_indexes, grants.ensure_indexes],
+        stopping=[stop_retries],
     )
 
 

@@ -71,7 +71,7 @@ class QueryConsumer:
             return refusal.status, encode(refusal)
         try:
             return await retry_transient(
-                lambda: self.service.answer(resource, envelope.body, envelope.entity_id),
+                lambda: self.service.answer(resource, envelope),
                 backoff=Backoff(BACKOFF_START, BACKOFF_MAX),
                 deadline=time.monotonic() + RETRY_SECONDS,
                 shutdown=self._shutdown,

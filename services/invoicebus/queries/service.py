@@ -1,11 +1,13 @@
 """The way of one list request, as a straight line:
 
-body → ``ListRequest`` → the entity (``tenancy``: ``x-entity-id`` or the first one) → compile
+sender and entity (``access``: who acts, ``x-entity-id`` or its default entity) → body →
+``ListRequest`` → compile
 ``query`` + ``search`` → ``order_by`` → decode the cursor → fetch ``limit + 1`` documents
 (and count every match unless ``include_total_count`` is false) → the page and its cursors.
 
 Every request is scoped to one entity, except ``entity.list``: entities are the tenants
-themselves, so it lists them all.
+themselves, so it lists those granted to the sender (all of them for an admin, or with
+authorization off).
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from invoicebus_contracts import (
 )
 from invoicebus_contracts.wire import InvalidMessage, encode, parse
 
+from ..access import Access, Acting
 from ..domain.errors import DomainError
+from ..messaging import Envelope
 from ..querying.compiler import Filter, and_, compile_query
 from ..querying.cursors import (
     Cursor,
@@ -37,9 +41,8 @@ from ..querying.cursors import (
     parse_order_by,
 )
 from ..querying.errors import QueryError
-from ..querying.fields import public_fields
+from ..querying.fields import GRANTS_PATH, public_fields
 from ..querying.pagination import assemble, page_query
-from ..tenancy import Tenancy
 from .ports import Reader
 
 #: The status and body of a reply.
@@ -47,32 +50,27 @@ Reply = tuple[int, bytes]
 
 
 class QueryService:
-    def __init__(self, reader: Reader, tenancy: Tenancy) -> None:
+    def __init__(self, reader: Reader, access: Access) -> None:
         self.reader = reader
-        self.tenancy = tenancy
+        self.access = access
 
-    async def answer(self, resource: Resource, body: bytes, entity_header: str | None) -> Reply:
+    async def answer(self, resource: Resource, envelope: Envelope) -> Reply:
         """The status and body of the reply to one list request."""
         try:
-            return 200, encode(await self.list(resource, body, entity_header))
+            acting = await self.access.resolve(resource, envelope)
+            return 200, encode(await self.list(resource, envelope.body, acting))
         except InvalidMessage as exc:
             return _error(exc.body)
         except DomainError as exc:
             return _error(exc.to_body())
 
-    async def list(
-        self, resource: Resource, body: bytes, entity_header: str | None
-    ) -> ListReply[Any]:
+    async def list(self, resource: Resource, body: bytes, acting: Acting) -> ListReply[Any]:
         request = _parse_request(body)
-        entity_id = await self.tenancy.entity_for(resource, entity_header)
         compiled = compile_query(resource, request.query, request.search)
         ordering = parse_order_by(resource, request.order_by)
-        fp = fingerprint(resource, entity_id, ordering, compiled.canonical)
-        base = (
-            compiled.filter
-            if entity_id is None
-            else and_({"entity_id": entity_id}, compiled.filter)
-        )
+        scope, owned = _scope(acting)
+        fp = fingerprint(resource, scope, ordering, compiled.canonical)
+        base = compiled.filter if owned is None else and_(owned, compiled.filter)
         cursor = await self._cursor(resource, request, base, ordering, fp)
 
         query = page_query(base, ordering, request.limit, cursor)
@@ -114,6 +112,17 @@ class QueryService:
                 "points at a document that is not in this list", cursor.direction.field
             )
         return replace(cursor, position=Position(doc["_id"], doc.get(ordering.path)))
+
+
+def _scope(acting: Acting) -> tuple[str | None, Filter | None]:
+    """What the list is limited to, as a name for cursors' fingerprints and as a filter: the
+    entity; for ``entity.list``, the entities granted to a restricted sender; else nothing."""
+    if acting.entity_id is not None:
+        return acting.entity_id, {"entity_id": acting.entity_id}
+    principal = acting.caller.list_scope
+    if principal is not None:
+        return f"granted to {principal}", {GRANTS_PATH: principal}
+    return None, None
 
 
 def _parse_request(body: bytes) -> ListRequest:

@@ -87,6 +87,8 @@ Document = dict[str, Any]
 
 #: The stored array of a document's searchable text (written by adapters/mongo/documents.py).
 SEARCH_PATH = "_search"
+#: The stored array of the principals granted an entity (written by adapters/mongo/grants.py).
+GRANTS_PATH = "_grants"
 
 
 def storage_path(field: str) -> str:

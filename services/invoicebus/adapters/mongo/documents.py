@@ -2,10 +2,10 @@
 
 A stored document is the public resource with ``_id`` for its ``id``, plus internal fields whose
 names start with ``_``: ``_search`` (the text ``search`` matches, written here), the outbox and
-idempotency fields ``_event``, ``_pending`` and ``_idem`` (``outbox.py``), and ``_auto_rate`` on
-auto-created taxes (``taxes.py``). Money is Decimal128 so range queries compare numbers exactly;
-dates are BSON UTC datetimes. Everything above this adapter sees plain Python values
-(``Decimal``), converted here on the way in and out.
+idempotency fields ``_event``, ``_pending`` and ``_idem`` (``outbox.py``), ``_auto_rate`` on
+auto-created taxes (``taxes.py``) and ``_grants`` on entities (``grants.py``). Money is
+Decimal128 so range queries compare numbers exactly; dates are BSON UTC datetimes. Everything
+above this adapter sees plain Python values (``Decimal``), converted here on the way in and out.
 """
 
 from __future__ import annotations

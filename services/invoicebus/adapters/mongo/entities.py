@@ -1,4 +1,4 @@
-"""Entity lookups for ``tenancy.Tenancy`` (which entity a message acts on)."""
+"""Entity lookups for ``tenancy.Tenancy`` (which entity a message acts on, for whom)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from invoicebus_contracts import Resource
 
 from ...querying.fields import Document
 from .client import collection
+from .grants import MongoGrants
 
 
 class MongoEntities:
@@ -16,6 +17,7 @@ class MongoEntities:
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.entities = collection(db, Resource.ENTITY)
+        self.grants = MongoGrants(db)
 
     async def first_entity_id(self) -> str | None:
         doc = await self.entities.find_one({}, {"_id": 1}, sort=[("_id", ASCENDING)])
@@ -23,3 +25,9 @@ class MongoEntities:
 
     async def entity_exists(self, entity_id: str) -> bool:
         return await self.entities.count_documents({"_id": entity_id}, limit=1) == 1
+
+    async def first_granted(self, principal: str) -> str | None:
+        return await self.grants.first_granted(principal)
+
+    async def granted(self, principal: str, entity_id: str) -> bool:
+        return await self.grants.granted(principal, entity_id)

@@ -25,6 +25,7 @@ from ...domain.records import Event, IdempotencyKey, M, Record
 from ...querying.fields import Document
 from .client import refused_by_index_on
 from .documents import to_document, to_resource
+from .grants import stamp
 
 EVENT = "_event"
 PENDING = "_pending"
@@ -51,13 +52,19 @@ async def ensure_indexes(coll: AsyncCollection[Document]) -> None:
 
 def document_of(record: Record[Any], key: IdempotencyKey | None) -> Document:
     """The document of a new record: the resource, its pending event, the command's key."""
-    doc = to_document(record.resource, record.model)
+    doc = stamp(to_document(record.resource, record.model), record.grants)
     event = record.event
     doc[EVENT] = {"id": event.id, "type": event.type, "correlation_id": event.correlation_id}
     doc[PENDING] = record.pending
     if key is not None:
-        doc[IDEM] = {"command": key.command, "key": key.key, "fingerprint": key.fingerprint}
+        doc[IDEM] = {"command": key.command, "key": stored_key(key), "fingerprint": key.fingerprint}
     return doc
+
+
+def stored_key(key: IdempotencyKey) -> str:
+    """The key as indexed: the ``message_id``, preceded by its scope when it has one (the
+    scope's length first, so no two (scope, message_id) pairs give the same text)."""
+    return f"{len(key.scope)}:{key.scope}:{key.key}" if key.scope else key.key
 
 
 def record_of(resource: Resource, doc: Document) -> Record[Any]:
@@ -101,7 +108,7 @@ async def find_original(
     The same key with a different command fingerprint is an ``idempotency_conflict``.
     """
     original = await coll.find_one(
-        {"entity_id": entity_id, f"{IDEM}.command": key.command, f"{IDEM}.key": key.key}
+        {"entity_id": entity_id, f"{IDEM}.command": key.command, f"{IDEM}.key": stored_key(key)}
     )
     if original is None:
         return None

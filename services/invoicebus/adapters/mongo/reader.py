@@ -26,12 +26,12 @@ from invoicebus_contracts import Resource
 
 from ...querying.compiler import Filter
 from ...querying.fields import FIELDS, Document, storage_path
-from . import documents, outbox
+from . import documents, grants, outbox
 from .client import COLLECTIONS, collection
 from .documents import from_bson, to_bson
 
 # Internal fields a page never needs; leaving them out saves the transfer.
-_INTERNAL = documents.HIDDEN | outbox.HIDDEN
+_INTERNAL = documents.HIDDEN | outbox.HIDDEN | grants.HIDDEN
 
 
 def index_name(field: str) -> str:

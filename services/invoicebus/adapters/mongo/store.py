@@ -19,6 +19,8 @@ from ...domain.records import IdempotencyKey, M, Record
 from ...querying.fields import Document
 from . import outbox
 from .client import COLLECTIONS, collection
+from .grants import MongoGrants
+from .keys import MongoApiKeys
 from .taxes import MongoTaxes
 
 
@@ -31,6 +33,8 @@ class MongoStore:
         for resource in COLLECTIONS:
             await outbox.ensure_indexes(collection(self.db, resource))
         await self.taxes.ensure_indexes()
+        await MongoGrants(self.db).ensure_indexes()
+        await MongoApiKeys(self.db).ensure_indexes()
 
     async def add(self, record: Record[M], key: IdempotencyKey | None) -> Record[M]:
         """Store a new record; for a repeated idempotency key, return the original instead."""

@@ -59,6 +59,7 @@ def envelope_from(msg: RabbitMessage) -> Envelope:
             if isinstance(value := getattr(raw, name, None), str) and value
         },
         undecodable=tuple(undecodable(raw)),
+        user_id=raw.user_id or None,
     )
 
 

@@ -6,6 +6,7 @@ RabbitMQ has taken responsibility for the message, and raises if it refused it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -33,21 +34,34 @@ class RabbitMessenger:
         event_id: str,
         correlation_id: str | None,
         entity_id: str | None,
+        tenant_entity: str | None,
     ) -> None:
         headers: dict[str, Any] = {Header.EVENT_TYPE.value: event_type}
         if entity_id:
             headers[Header.ENTITY_ID.value] = entity_id
-        await self.broker.publish(
-            body,
-            exchange=self.topology.events_exchange,
-            routing_key=event_type,
-            message_id=event_id,
-            correlation_id=correlation_id,
-            headers=headers,
-            content_type=CONTENT_TYPE,
-            persist=True,
-            timestamp=clock.now(),
-        )
+        now = clock.now()
+
+        async def publish(exchange: str, routing_key: str) -> None:
+            await self.broker.publish(
+                body,
+                exchange=exchange,
+                routing_key=routing_key,
+                message_id=event_id,
+                correlation_id=correlation_id,
+                headers=headers,
+                content_type=CONTENT_TYPE,
+                persist=True,
+                timestamp=now,
+            )
+
+        topology = self.topology
+        sends = [publish(topology.events_exchange, event_type)]
+        if tenant_entity:
+            key = topology.tenant_event_key(tenant_entity, event_type)
+            sends.append(publish(topology.tenant_events_exchange, key))
+        # Both confirmed, concurrently; if either fails the caller sends both again (the
+        # event id stays the same, so a subscriber deduplicates the repeat).
+        await asyncio.gather(*sends)
 
     async def reply(self, envelope: Envelope, status: int, body: bytes) -> None:
         if not envelope.reply_address:
