@@ -27,9 +27,11 @@ class Reply:
 
 
 class RawClient:
-    def __init__(self, url: str, prefix: str) -> None:
+    def __init__(self, url: str, prefix: str, *, user_id: str | None = None) -> None:
         self.url = url
         self.prefix = prefix
+        #: Sent as every message's user_id (RabbitMQ accepts only the connection's user).
+        self.user_id = user_id
         self.connection: AbstractConnection | None = None
         self.channel: AbstractChannel | None = None
         self._futures: dict[str, asyncio.Future[Reply]] = {}
@@ -84,6 +86,7 @@ class RawClient:
             "correlation_id": correlation_id,
             "reply_to": "amq.rabbitmq.reply-to" if reply else None,
             "headers": all_headers,
+            "user_id": self.user_id,
         }
         await exchange_obj.publish(
             aio_pika.Message(raw, **(options | (properties or {}))), routing_key=routing_key

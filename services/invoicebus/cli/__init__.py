@@ -3,7 +3,9 @@
 A thin typer layer over ``invoicebus_client.InvoicebusClient``: options become a command body,
 the reply becomes JSON on stdout (exit codes in ``output``). One module per command group:
 ``resources`` (create and list per resource, the create options derived from the contract by
-``fields``), ``events``, ``dlq``, ``system`` (run, asyncapi). This module lays out the tree.
+``fields``), ``events``, ``dlq``, ``access`` (grants, broker permissions) and ``keys`` (API
+keys), which talk to MongoDB (``database``), and ``system`` (run, asyncapi). This module lays
+out the tree.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import typer
 from invoicebus_contracts import Resource
 
 from ..settings import Settings
-from . import dlq, events, system
+from . import access, dlq, events, keys, system
 from .context import Context
 from .resources import resource_app
 
@@ -46,7 +48,7 @@ def main_options(
         str | None,
         typer.Option(
             envvar="INVOICEBUS_ENTITY",
-            help="Entity to act on (x-entity-id); default: the first created entity",
+            help="Entity to act on (x-entity-id); default: the first entity granted to you",
             show_default=False,
         ),
     ] = None,
@@ -63,6 +65,8 @@ for resource in Resource:
     app.add_typer(resource_app(resource), name=resource.value, no_args_is_help=True)
 app.add_typer(events.app, name="events", no_args_is_help=True)
 app.add_typer(dlq.app, name="dlq", no_args_is_help=True)
+app.add_typer(access.app, name="access", no_args_is_help=True)
+app.add_typer(keys.app, name="keys", no_args_is_help=True)
 
 
 def main() -> None:

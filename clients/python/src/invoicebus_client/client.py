@@ -30,6 +30,7 @@ from .deadletters import DeadLetter, browse, dead_letter, replay
 from .errors import ErrorReply
 from .events import Event, event_from
 from .transport import DEFAULT_TIMEOUT, DIRECT_REPLY_TO, PUBLISH_ATTEMPTS, Reply, Transport
+from .urls import user_of
 
 
 class InvoicebusClient:
@@ -43,10 +44,14 @@ class InvoicebusClient:
         entity_id: str | None = None,
         delivery_limit: int = DEFAULT_DELIVERY_LIMIT,
         publish_attempts: int = PUBLISH_ATTEMPTS,
+        user_id: str | None = None,
     ) -> None:
         self.topology = Topology(prefix)
         #: Sent as ``x-entity-id``: the entity the commands and queries act on.
         self.entity_id = entity_id
+        #: Sent as ``user_id``: who acts. RabbitMQ accepts only the connection's own user name,
+        #: which is the default (the URL's user, or RabbitMQ's default, guest); "" sends none.
+        self.user_id = user_of(amqp_url) if user_id is None else user_id
         # delivery_limit must match the services' setting: queues are declared with it.
         self._transport = Transport(
             amqp_url,
@@ -148,15 +153,30 @@ class InvoicebusClient:
     # -- events ------------------------------------------------------------------------------
 
     async def tail(
-        self, bindings: Iterable[str] = ("#",), *, on_ready: Callable[[], None] | None = None
+        self,
+        bindings: Iterable[str] = ("#",),
+        *,
+        entity_ids: Iterable[str] | None = None,
+        on_ready: Callable[[], None] | None = None,
     ) -> AsyncIterator[Event]:
         """Live events on a private, exclusive, auto-deleted queue, until the caller stops.
 
-        ``on_ready`` is called once the queue is bound: events from then on are seen."""
+        Without ``entity_ids``: from the events exchange (the services' trusted subscribers
+        and admins). With them: from the tenant events exchange, each binding qualified by
+        each entity (``customer.*`` becomes ``ent_….customer.*``), which is all a tenant's
+        broker user may bind. ``on_ready`` is called once the queue is bound: events from
+        then on are seen."""
         channel = await self._transport.channel()
         queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-        for binding in bindings:
-            await queue.bind(self.topology.events_exchange, routing_key=binding)
+        if entity_ids is None:
+            for binding in bindings:
+                await queue.bind(self.topology.events_exchange, routing_key=binding)
+        else:
+            exchange = self.topology.tenant_events_exchange
+            for entity_id in entity_ids:
+                for binding in bindings:
+                    key = self.topology.tenant_event_key(entity_id, binding)
+                    await queue.bind(exchange, routing_key=key)
         if on_ready is not None:
             on_ready()
         async with queue.iterator(no_ack=True) as messages:
@@ -195,4 +215,5 @@ class InvoicebusClient:
             reply_to=DIRECT_REPLY_TO if reply else None,
             headers=headers,
             expiration=expiration,
+            user_id=self.user_id or None,
         )

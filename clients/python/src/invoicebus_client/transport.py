@@ -25,6 +25,7 @@ from aio_pika.exceptions import (
     DeliveryError,
     PublishError,
 )
+from aiormq.exceptions import ChannelAccessRefused
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -113,6 +114,11 @@ class Transport:
                     f"the broker refused the topology of prefix {self.topology.prefix!r}: {exc}"
                     " (INVOICEBUS_DELIVERY_LIMIT must match the services')"
                 ) from exc
+            except ChannelAccessRefused:
+                # A tenant's broker user may not configure the topology (only the services'
+                # and the operators' may); the services have declared it. The refusal closed
+                # the channel: carry on with a new one.
+                channel = await connection.channel(publisher_confirms=True)
             self._declared = True
         # Direct reply-to: the pseudo-queue must be consumed (no-ack) before requests go out.
         replies = await channel.get_queue(DIRECT_REPLY_TO, ensure=False)
