@@ -276,6 +276,12 @@ async def test_events_reach_only_their_own_tenant(world: World) -> None:
         # Replies follow confirmed events, so both are in the queues they were routed to.
         assert await depth(alice, alice_queue) == 1  # alice sees her own
         REACHED["alice's events in bob's queue"] = await depth(bob, bob_queue) - 1
+        # A refusal reaches the entity's tenant only when its sender may act there: alice's
+        # own mistake does, bob's attempt on her entity does not.
+        assert (await world.clients[ALICE].command("customer.create", {})).status == 422
+        bad = await world.clients[BOB].command("customer.create", {}, entity_id=alice_entity)
+        assert bad.status == 404
+        REACHED["bob's rejected events in alice's queue"] = await depth(alice, alice_queue) - 2
 
         for exchange, key in [
             (TOPOLOGY.events_exchange, "customer.created"),
@@ -288,7 +294,23 @@ async def test_events_reach_only_their_own_tenant(world: World) -> None:
         assert await is_refused(
             publish(bob, TOPOLOGY.commands_exchange, "customer.create", spoofed)
         )
-        REACHED["forged events reaching alice"] = await depth(alice, alice_queue) - 1
+        REACHED["forged events reaching alice"] = await depth(alice, alice_queue) - 2
+
+
+async def test_the_sdk_tails_a_tenant_s_own_entities_only(world: World) -> None:
+    alice_entity = world.entities[ALICE]
+    async with InvoicebusClient(world.users.url(ALICE), PREFIX) as sdk:
+        ready = asyncio.Event()
+        events = sdk.tail(["customer.created"], entity_ids=[alice_entity], on_ready=ready.set)
+        first = asyncio.ensure_future(anext(events))
+        await ready.wait()
+        created = await ok(world.clients[ALICE].command("customer.create", {"name": "tailed"}))
+        event = await asyncio.wait_for(first, 20)
+        assert (event.body["id"], event.entity_id) == (created["id"], alice_entity)
+        await events.aclose()
+    async with InvoicebusClient(world.users.url(BOB), PREFIX) as sdk:
+        assert await is_refused(anext(sdk.tail(["#"], entity_ids=[alice_entity])))
+        assert await is_refused(anext(sdk.tail(["#"])))  # the internal events exchange
 
 
 async def test_a_gateway_acts_as_its_caller_s_key_and_nothing_else(world: World) -> None:
@@ -297,7 +319,8 @@ async def test_a_gateway_acts_as_its_caller_s_key_and_nothing_else(world: World)
     assert key_hash not in await world.cli("keys", "list")  # neither the key nor its hash
     gateway, header = world.clients[GATEWAY], "x-invoicebus-key-sha256"
     page = await ok(gateway.query("customer.list", {"limit": 100}, headers={header: key_hash}))
-    assert len(page["data"]) == 4  # alice's, through the gateway
+    alices = await ok(world.clients[ALICE].query("customer.list", {"limit": 100}))
+    assert page["data"] == alices["data"]  # alice's, through the gateway
     bob_entity = world.entities[BOB]
     refused = await gateway.query(
         "customer.list", {}, headers={header: key_hash}, entity_id=bob_entity
@@ -323,7 +346,8 @@ async def test_grants_from_the_cli_take_effect_and_so_do_revokes(world: World) -
     ]
     assert {g["principal"] for g in listed} == {ALICE, BOB}
     granted = await ok(bob.query("customer.list", {"limit": 100}, entity_id=alice_entity))
-    assert len(granted["data"]) == 4  # a grant works at once
+    alices = await ok(world.clients[ALICE].query("customer.list", {"limit": 100}))
+    assert granted["data"] == alices["data"]  # a grant works at once
     await world.cli("access", "revoke", "--principal", BOB, "--entity", alice_entity)
     assert (await bob.query("customer.list", {}, entity_id=alice_entity)).status == 404
 

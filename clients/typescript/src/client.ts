@@ -138,10 +138,19 @@ export class InvoicebusClient {
    * Binds a queue of its own (exclusive: it goes away with the connection) to the events
    * exchange with each binding (`customer.created`, `customer.*`, `#`) and calls `handler`
    * for each event, one at a time, in arrival order. Events from the moment it resolves on
-   * are delivered.
+   * are delivered. With `options.entityIds`, the tenant events of those entities instead.
    */
   async subscribe(bindings: string[], handler: EventHandler, options: SubscribeOptions = {}): Promise<Subscription> {
-    const subscription = await subscribe(this.connection, this.exchanges.events, bindings, handler, options);
+    const { entityIds } = options;
+    const subscription = entityIds
+      ? await subscribe(
+          this.connection,
+          this.exchanges.tenantEvents,
+          entityIds.flatMap((entity) => bindings.map((binding) => `${entity}.${binding}`)),
+          handler,
+          options,
+        )
+      : await subscribe(this.connection, this.exchanges.events, bindings, handler, options);
     this.subscriptions.add(subscription);
     subscription.closed.finally(() => this.subscriptions.delete(subscription)).catch(() => undefined);
     return subscription;
@@ -208,7 +217,9 @@ export class InvoicebusClient {
   private async checkExchanges(): Promise<void> {
     const channel = await this.connection.createChannel();
     channel.on('error', () => undefined); // a missing exchange closes the channel; handled below
-    for (const name of Object.values(this.exchanges)) {
+    // Only what every user must reach: a tenant's user may not even look at the events
+    // exchange (RabbitMQ 4 checks passive declares too); subscribing checks its own.
+    for (const name of [this.exchanges.commands, this.exchanges.queries]) {
       try {
         await channel.checkExchange(name);
       } catch (error) {

@@ -14,6 +14,12 @@ export interface SubscribeOptions {
    * the list queries remain the source of truth. By default the error is printed to stderr.
    */
   onError?: (error: unknown, message: ConsumeMessage) => void;
+  /**
+   * Subscribe as a tenant: to the tenant events exchange, each binding qualified by each of
+   * these entities (`customer.*` becomes `ent_….customer.*`), which is all a tenant's broker
+   * user may bind. Without it: the events exchange (trusted subscribers and admins).
+   */
+  entityIds?: string[];
 }
 
 export interface Subscription {

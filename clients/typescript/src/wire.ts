@@ -16,8 +16,19 @@ export const Header = {
 } as const;
 
 /** The exchanges of one topology prefix. */
-export function exchanges(prefix: string): { commands: string; queries: string; events: string } {
-  return { commands: `${prefix}.commands`, queries: `${prefix}.queries`, events: `${prefix}.events` };
+export function exchanges(prefix: string): {
+  commands: string;
+  queries: string;
+  events: string;
+  tenantEvents: string;
+} {
+  return {
+    commands: `${prefix}.commands`,
+    queries: `${prefix}.queries`,
+    events: `${prefix}.events`,
+    // The same events under `<entity id>.<event type>`: all a tenant's broker user may bind.
+    tenantEvents: `${prefix}.tenant-events`,
+  };
 }
 
 type Resources = Contract['resources'];
