@@ -307,7 +307,6 @@ async def test_the_sdk_tails_a_tenant_s_own_entities_only(world: World) -> None:
         created = await ok(world.clients[ALICE].command("customer.create", {"name": "tailed"}))
         event = await asyncio.wait_for(first, 20)
         assert (event.body["id"], event.entity_id) == (created["id"], alice_entity)
-        await events.aclose()
     async with InvoicebusClient(world.users.url(BOB), PREFIX) as sdk:
         assert await is_refused(anext(sdk.tail(["#"], entity_ids=[alice_entity])))
         assert await is_refused(anext(sdk.tail(["#"])))  # the internal events exchange

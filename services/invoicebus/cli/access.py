@@ -25,7 +25,6 @@ from .output import EXIT_REFUSED, emit, fail
 app = typer.Typer(help="Grants: which principal (broker user) may act on which entity.")
 
 
-
 def _entity_id(value: str | None) -> str | None:
     if value is not None and not re.match(ENTITY_ID_PATTERN, value):
         raise typer.BadParameter("an entity id is ent_ and 24 lowercase hex digits")
