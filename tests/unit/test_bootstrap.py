@@ -124,3 +124,38 @@ async def test_a_command_with_text_that_is_not_utf8_is_refused_once_and_said_so_
     assert [e["loc"] for e in reply["error"]["errors"]] == [["message_id"], ["headers", "k\\xff"]]
     assert reply["error"]["message"].startswith('invalid message_id, headers "k\\xff": not UTF-8')
     assert poison.reply_correlation_id == "bad-\\xff\\xfe"
+
+
+async def test_with_authorization_required_the_sender_and_its_grants_decide() -> None:
+    store, messenger, entities = MemoryStore(), RecordedMessenger(), MemoryEntities()
+    service = bootstrap(
+        store=store,
+        messenger=messenger,
+        entities=entities,
+        keys=MemoryKeys(),
+        settings=Settings(mongodb_url=None, auth=AuthMode.REQUIRED),
+    )
+
+    async def send(
+        key: str, body: dict[str, Any], user: str | None, entity: str | None = None
+    ) -> None:
+        envelope = Envelope(
+            key, json.dumps(body).encode(), reply_to="r", user_id=user, entity_id=entity
+        )
+        await service.consumer.handle(Resource(key.split(".")[0]), envelope, RecordedDelivery())
+
+    await send("entity.create", {"name": "Acme"}, None)
+    assert [kind for kind, _ in messenger.sent] == ["dead letter", "entity.rejected", "reply 401"]
+    await send("entity.create", {"name": "Acme"}, "alice")
+    [entity] = store.of(Resource.ENTITY)
+    assert entity.grants == ("alice",)  # stored with the entity, in the same write
+    entities.add(entity.id, "alice")
+    messenger.sent.clear()
+
+    await send("customer.create", {}, "alice")  # her own mistake: her tenant hears of it
+    await send("customer.create", {"name": "x"}, "mallory", entity.id)  # not his entity
+    rejected = [event for kind, event in messenger.sent if kind == "customer.rejected"]
+    assert [event["tenant"] for event in rejected] == [entity.id, None]
+    assert [kind for kind, _ in messenger.sent if kind.startswith("reply")] == [
+        "reply 422", "reply 404",
+    ]  # fmt: skip
