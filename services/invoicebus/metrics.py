@@ -1,42 +1,69 @@
-"""The service's own Prometheus counters: the failures that are handled, so none goes unseen.
+"""The services' own Prometheus series: the failures that are handled, so none goes unseen, and
+the outbox's backlog.
 
 FastStream's middleware counts messages per queue and how they were settled; these add why.
-They live in one registry of their own, which ``/metrics`` serves next to the broker's.
+Each service has a registry of its own, which its ``/metrics`` serves next to its broker's
+(``runtime/broker.py``), so a service shows only its own series: ``COMMAND_SERVICE``,
+``QUERY_SERVICE``, and ``RUNTIME`` for what every service's runtime counts alike.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
-REGISTRY = CollectorRegistry(auto_describe=True)
+#: Series of the command service.
+COMMAND_SERVICE = CollectorRegistry(auto_describe=True)
+#: Series of the query service.
+QUERY_SERVICE = CollectorRegistry(auto_describe=True)
+#: Series of the runtime every service runs (``runtime/``); each serves them.
+RUNTIME = CollectorRegistry(auto_describe=True)
+
+# -- the command service ---------------------------------------------------------------------
 
 SETTLED_COMMANDS = Counter(
     "invoicebus_commands",
     "Commands settled, by command and result (created, refused with an error code).",
     ["command", "result"],
-    registry=REGISTRY,
+    registry=COMMAND_SERVICE,
 )
 TRANSIENT_FAILURES = Counter(
     "invoicebus_transient_failures",
     "Database or broker failures waited out with backoff, by where they happened.",
     ["stage"],
-    registry=REGISTRY,
+    registry=COMMAND_SERVICE,
 )
 REQUEUED = Counter(
     "invoicebus_requeued",
     "Messages handed back to the broker unprocessed (retry window over, shutdown, lost"
     " channel); each counts against the queue's delivery limit.",
     ["queue", "reason"],
-    registry=REGISTRY,
+    registry=COMMAND_SERVICE,
 )
 RELAYED_EVENTS = Counter(
     "invoicebus_outbox_relayed_events",
     "Events the outbox relay published because the command that stored them did not.",
-    registry=REGISTRY,
+    registry=COMMAND_SERVICE,
 )
+OUTBOX_PENDING = Gauge(
+    "invoicebus_outbox_pending_events",
+    "Stored events not yet published, by resource, as the outbox relay saw them on its last"
+    " pass (every replica sees the same database).",
+    ["resource"],
+    registry=COMMAND_SERVICE,
+)
+OUTBOX_OLDEST_PENDING_AGE = Gauge(
+    "invoicebus_outbox_oldest_pending_age_seconds",
+    "Age of the oldest stored event not yet published, by resource, on the relay's last pass;"
+    " 0 when none is pending.",
+    ["resource"],
+    registry=COMMAND_SERVICE,
+)
+
+# -- every service's runtime -----------------------------------------------------------------
+
 CONSUMER_RESTARTS = Counter(
     "invoicebus_consumer_restarts",
     "Subscribers the watchdog restarted after finding their consumer gone.",
     ["queue"],
-    registry=REGISTRY,
+    registry=RUNTIME,
 )

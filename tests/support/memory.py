@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from invoicebus.access import Acting
+from invoicebus.commands.ports import Backlog
 from invoicebus.domain.errors import DomainError
 from invoicebus.domain.records import IdempotencyKey, M, Record
 from invoicebus.tenancy import Caller
@@ -61,6 +62,13 @@ class MemoryStore:
         for record in list(self.records):
             if record.pending and record.model.created_at < created_before:
                 yield record
+
+    async def backlog(self) -> dict[Resource, Backlog]:
+        found = {}
+        for resource in Resource:
+            times = [r.model.created_at for r in self.of(resource) if r.pending]
+            found[resource] = Backlog(len(times), min(times, default=None))
+        return found
 
 
 class MemoryTaxes:

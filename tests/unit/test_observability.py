@@ -71,6 +71,7 @@ def test_the_expected_alerts_exist() -> None:
         "InvoicebusConsumerStalled",
         "InvoicebusCommandRefusalRate",
         "InvoicebusOutboxRelayPublishing",
+        "InvoicebusOutboxEventsPendingTooLong",
         "InvoicebusTransientFailures",
         "InvoicebusMessagesRequeued",
         "InvoicebusConsumerRestarted",

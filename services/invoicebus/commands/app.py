@@ -6,6 +6,7 @@ import logging
 
 from faststream import FastStream
 
+from .. import metrics
 from ..access import announce_auth
 from ..adapters.mongo.entities import MongoEntities
 from ..adapters.mongo.keys import MongoApiKeys
@@ -39,6 +40,7 @@ def create_service(settings: Settings) -> Service:
     return Service(
         connections,
         logger=log,
+        metrics=metrics.COMMAND_SERVICE,
         prepare=[store.ensure_indexes],
         started=[commands.relay.start],
         # Two hooks: retries end (their messages go back to the broker), the relay stops.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -60,21 +61,38 @@ class Outbox:
             log.warning("outbox relay published %d event(s) left unsent", sent)
         return sent
 
+    async def observe_backlog(self) -> None:
+        """Set the backlog gauges: per resource, the unsent events and the oldest one's age.
+        An event still unsent long after its command is what the operators' alert is about."""
+        now = clock.now()
+        for resource, backlog in (await self.store.backlog()).items():
+            age = 0.0 if backlog.oldest is None else (now - backlog.oldest).total_seconds()
+            metrics.OUTBOX_PENDING.labels(resource.value).set(backlog.count)
+            metrics.OUTBOX_OLDEST_PENDING_AGE.labels(resource.value).set(max(age, 0.0))
+
     async def run(self, interval_seconds: float, grace_seconds: float, stop: asyncio.Event) -> None:
-        """Relay (at start, then every interval) until ``stop`` is set; errors are logged and
-        retried. The flag, not only task cancellation, ends the loop: a cancellation that lands
-        inside a driver call can come out as a connection error."""
+        """Relay (at start, then every interval) and then measure what is left, until ``stop``
+        is set; errors are logged and retried. The flag, not only task cancellation, ends the
+        loop: a cancellation that lands inside a driver call can come out as a connection
+        error. The backlog is measured even when relaying failed (the broker is away, say):
+        then it grows, and that is what it should show."""
         while not stop.is_set():
-            try:
-                await self.relay_once(grace_seconds)
-            except Exception as exc:  # the relay must outlive outages; it retries next round
-                if is_transient(exc):
-                    metrics.TRANSIENT_FAILURES.labels("relay").inc()
-                    log.warning("outbox relay: %r; retrying in %ss", exc, interval_seconds)
-                else:
-                    log.exception("outbox relay round failed; retrying in %ss", interval_seconds)
+            await _attempt(lambda: self.relay_once(grace_seconds), interval_seconds)
+            await _attempt(self.observe_backlog, interval_seconds)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval_seconds)
+
+
+async def _attempt(step: Callable[[], Awaitable[object]], interval_seconds: float) -> None:
+    """One step of a relay round; a failure is logged, and the next round tries again."""
+    try:
+        await step()
+    except Exception as exc:  # the relay must outlive outages
+        if is_transient(exc):
+            metrics.TRANSIENT_FAILURES.labels("relay").inc()
+            log.warning("outbox relay: %r; retrying in %ss", exc, interval_seconds)
+        else:
+            log.exception("outbox relay round failed; retrying in %ss", interval_seconds)
 
 
 class Relay:

@@ -8,6 +8,7 @@ stored, and how a repeated command is recognised, is the adapter's business.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -49,6 +50,14 @@ class TaxStore(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """The unsent events of one resource: how many, and when the oldest was created."""
+
+    count: int
+    oldest: datetime | None
+
+
 class Store(Protocol):
     @property
     def taxes(self) -> TaxStore: ...
@@ -71,4 +80,8 @@ class Store(Protocol):
 
     def pending(self, created_before: datetime) -> AsyncIterator[Record[Any]]:
         """Records whose event is still unsent and older than ``created_before``."""
+        ...
+
+    async def backlog(self) -> dict[Resource, Backlog]:
+        """Every resource's unsent events, young or old (what the relay's gauges show)."""
         ...

@@ -8,6 +8,7 @@ from faststream import FastStream
 
 from invoicebus_contracts import LIST_REPLY_MODELS
 
+from .. import metrics
 from ..access import Policy, announce_auth
 from ..adapters.mongo.entities import MongoEntities
 from ..adapters.mongo.grants import MongoGrants
@@ -45,6 +46,7 @@ def create_service(settings: Settings) -> Service:
     return Service(
         connections,
         logger=log,
+        metrics=metrics.QUERY_SERVICE,
         prepare=[reader.ensure_query_indexes, grants.ensure_indexes],
         stopping=[stop_retries],
     )

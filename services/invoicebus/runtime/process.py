@@ -46,7 +46,7 @@ async def serve(service: Service, *, http_port: int) -> None:
     try:
         if http_port:
             ready = readiness(broker, connections.mongo)
-            registries = [connections.broker_metrics, metrics.REGISTRY]
+            registries = [connections.broker_metrics, metrics.RUNTIME, service.metrics]
             endpoints = health_app(broker, ready, phase, registries)
             http = HttpServer(endpoints, connections.settings.http_host, http_port)
             await http.start()

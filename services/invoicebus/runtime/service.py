@@ -74,11 +74,14 @@ class Service:
         connections: Connections,
         *,
         logger: logging.Logger,
+        metrics: CollectorRegistry,
         prepare: Sequence[Hook] = (),
         started: Sequence[Hook] = (),
         stopping: Sequence[Hook] = (),
     ) -> None:
         self.connections = connections
+        #: The service's own series (``invoicebus.metrics``), which its /metrics serves.
+        self.metrics = metrics
         self.app = FastStream(
             connections.broker,
             logger=logger,

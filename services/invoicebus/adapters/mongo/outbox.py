@@ -137,6 +137,23 @@ async def pending(
         yield record_of(resource, doc)
 
 
+async def backlog(coll: AsyncCollection[Document]) -> tuple[int, datetime | None]:
+    """How many of the collection's events are unsent, and the creation time of the oldest:
+    one pass over the pending index, whatever the collection's size."""
+    summary = [
+        row
+        async for row in await coll.aggregate(
+            [
+                {"$match": {PENDING: True}},
+                {"$group": {"_id": None, "count": {"$sum": 1}, "oldest": {"$min": "$created_at"}}},
+            ]
+        )
+    ]
+    if not summary:
+        return 0, None
+    return int(summary[0]["count"]), summary[0]["oldest"]
+
+
 async def pending_among(
     coll: AsyncCollection[Document], resource: Resource, ids: list[str]
 ) -> list[Record[Any]]:

@@ -15,6 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from invoicebus_contracts import Resource
 
+from ...commands.ports import Backlog
 from ...domain.records import IdempotencyKey, M, Record
 from ...querying.fields import Document
 from . import outbox
@@ -55,3 +56,10 @@ class MongoStore:
                 collection(self.db, resource), resource, created_before
             ):
                 yield record
+
+    async def backlog(self) -> dict[Resource, Backlog]:
+        found = {}
+        for resource in COLLECTIONS:
+            count, oldest = await outbox.backlog(collection(self.db, resource))
+            found[resource] = Backlog(count, oldest)
+        return found
