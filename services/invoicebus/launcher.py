@@ -146,7 +146,7 @@ def stop(children: list[Child], sig: int, timeout: float) -> None:
 
 def launch(settings: Settings) -> int:
     """Run until a signal (exit 0 if every child stopped cleanly) or a child's death (exit 1)."""
-    configure_logging()
+    configure_logging(settings.log_format, settings.log_level)
     received: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

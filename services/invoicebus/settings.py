@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     query_http_port: int = Field(default=8082, ge=0, le=65535)
     http_host: str = "127.0.0.1"
 
+    #: Log lines as JSON objects (one per line, for a log pipeline) or as text (for people).
+    log_format: Literal["json", "text"] = "text"
+    #: The lowest level logged (DEBUG adds a line per message, with its outcome).
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
     #: Where ``invoicebus run`` keeps the embedded SecantusDB's files and its port.
     data_dir: str = "data"
     embedded_mongo_port: int = Field(default=27117, ge=1, le=65535)
@@ -76,6 +81,16 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return frozenset(name.strip() for name in value.split(",") if name.strip())
         return value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lowercase(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _uppercase(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @property
     def topology(self) -> Topology:

@@ -1,5 +1,6 @@
-"""Every metric the alert rules and the Grafana dashboard read from a service is one that
-service exports: both services run as real processes and their live /metrics are scraped.
+"""What operators see of the running services, with both as real processes: every metric the
+alert rules and the Grafana dashboard read from a service is one that service exports (its
+live /metrics, scraped), and the logs are JSON lines that carry the message's ids.
 
 RabbitMQ's metrics are checked against the plugin's documented list
 (tests/unit/test_observability.py); the gateway cannot be run yet, so nothing may read its
@@ -9,31 +10,50 @@ metrics except ``up``, which Prometheus writes itself.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
-from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aio_pika
 import pytest
 
 from invoicebus.adapters.mongo.client import connect
 from invoicebus_client.topology import delete_topology
-from invoicebus_contracts import Topology
+from invoicebus_contracts import Resource, Topology
 from tests.faults.harness import ServiceProcess
 from tests.support.amqp import RawClient
 from tests.support.backends import Backends
 from tests.support.observability import SYNTHETIC, Reading, all_readings, exported_names
 
 MODULES = {"commands": "invoicebus.commands", "queries": "invoicebus.queries"}
+#: The message ids and correlation ids the fixture sends.
+GOOD, BAD, LISTED = "obs-good", "obs-bad", "obs-list"
 
 
-@pytest.fixture
-async def scraped(servers: Backends, tmp_path: Path) -> AsyncIterator[dict[str, set[str]]]:
-    """Service -> every metric name its /metrics exports, after one command and one list."""
+@dataclass
+class Observed:
+    prefix: str
+    #: Service -> every metric name its /metrics exports.
+    exported: dict[str, set[str]]
+    #: Service -> its output (stdout and stderr), one JSON object per line.
+    logs: dict[str, list[dict[str, Any]]]
+
+
+@pytest.fixture(scope="module")
+async def observed(servers: Backends, tmp_path_factory: pytest.TempPathFactory) -> Observed:
+    """Both services with JSON logs, after a created command, a refused one and a list."""
+    tmp_path: Path = tmp_path_factory.mktemp("observed")
     prefix = f"ibobs-{uuid.uuid4().hex[:8]}"
     services = {
         name: ServiceProcess(
-            servers.amqp_url, servers.mongodb_url, prefix, tmp_path / f"{name}.log", module=module
+            servers.amqp_url,
+            servers.mongodb_url,
+            prefix,
+            tmp_path / f"{name}.log",
+            module=module,
+            extra_env={"INVOICEBUS_LOG_FORMAT": "json", "INVOICEBUS_LOG_LEVEL": "info"},
         )
         for name, module in MODULES.items()
     }
@@ -43,12 +63,16 @@ async def scraped(servers: Backends, tmp_path: Path) -> AsyncIterator[dict[str, 
         for service in services.values():
             await service.wait_ready(90)
         async with RawClient(servers.amqp_url, prefix) as client:
-            entity = await client.command("entity.create", {"name": "Observed"})
-            listed = await client.query("entity.list", {})
-        assert (entity.status, listed.status) == (201, 200)
+            entity = await client.command("entity.create", {"name": "Observed"}, message_id=GOOD)
+            refused = await client.command(
+                "customer.create", {"name": "X", "colour": "red"}, message_id=BAD,
+                entity_id=entity.body["id"], correlation_id=f"{BAD}-corr",
+            )  # fmt: skip
+            listed = await client.query("entity.list", {}, correlation_id=LISTED)
+        assert (entity.status, refused.status, listed.status) == (201, 422, 200)
         texts = {name: await asyncio.to_thread(s.http, "/metrics") for name, s in services.items()}
         assert all(status == 200 for status, _ in texts.values())
-        yield {name: exported_names(text.decode()) for name, (_, text) in texts.items()}
+        exported = {name: exported_names(text.decode()) for name, (_, text) in texts.items()}
     finally:
         codes = [await asyncio.to_thread(s.terminate) for s in services.values()]
         connection = await aio_pika.connect(servers.amqp_url)
@@ -58,6 +82,13 @@ async def scraped(servers: Backends, tmp_path: Path) -> AsyncIterator[dict[str, 
         await mongo.drop_database(prefix.replace("-", "_"))
         await mongo.close()
     assert codes == [0, 0]
+    logs = {name: parsed(s.log_text()) for name, s in services.items()}
+    return Observed(prefix, exported, logs)
+
+
+def parsed(output: str) -> list[dict[str, Any]]:
+    """Every line of a service's output as a JSON object (fails on any other line)."""
+    return [json.loads(line) for line in output.splitlines()]
 
 
 def missing(readings: list[Reading], exported: dict[str, set[str]]) -> list[str]:
@@ -70,9 +101,8 @@ def missing(readings: list[Reading], exported: dict[str, set[str]]) -> list[str]
     ]
 
 
-async def test_every_metric_read_from_a_service_is_one_it_exports(
-    scraped: dict[str, set[str]],
-) -> None:
+async def test_every_metric_read_from_a_service_is_one_it_exports(observed: Observed) -> None:
+    scraped = observed.exported
     readings = all_readings()
     from_services = [r for r in readings if r.services & set(MODULES)]
     assert len(from_services) > 30
@@ -96,3 +126,36 @@ async def test_every_metric_read_from_a_service_is_one_it_exports(
 async def test_nothing_reads_the_gateways_metrics_but_up() -> None:
     gateway = {r.metric for r in all_readings() if "gateway" in r.services}
     assert gateway == set(SYNTHETIC)
+
+
+async def test_logs_are_json_lines_and_a_refusal_carries_the_messages_fields(
+    observed: Observed,
+) -> None:
+    commands, queries = observed.logs["commands"], observed.logs["queries"]
+    for line in commands + queries:  # every line parsed (the fixture did); these fields each
+        assert {"time", "level", "logger", "message"} <= set(line), line
+
+    [refusal] = [line for line in commands if line.get("message_id") == BAD]
+    assert refusal["level"] == "INFO" and refusal["message"].startswith("refused customer.create")
+    assert refusal["correlation_id"] == f"{BAD}-corr"
+    assert refusal["routing_key"] == "customer.create"
+    assert refusal["outcome"] == "validation_error"
+    assert refusal["entity_id"].startswith("ent_")
+
+    # The created command and the answered list left no line at INFO: nothing per message on
+    # the success path, FastStream's Received/Processed included.
+    assert not [line for line in commands if line.get("message_id") == GOOD]
+    assert not [line for line in queries if line.get("correlation_id") == LISTED]
+    said = [line["message"] for line in commands + queries]
+    assert not {"Received", "Processed"} & set(said)
+    assert not [m for m in said if "waiting for messages" in m]
+    # Instead, one line per queue, naming it.
+    topology = Topology(observed.prefix)
+    assert consuming(commands) == {topology.command_queue(r) for r in Resource}
+    assert consuming(queries) == {topology.query_queue(r) for r in Resource}
+
+
+def consuming(lines: list[dict[str, Any]]) -> set[str]:
+    queues = [line["queue"] for line in lines if line["message"].startswith("consuming ")]
+    assert len(queues) == len(set(queues))  # once each
+    return set(queues)

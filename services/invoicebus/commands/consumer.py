@@ -31,7 +31,7 @@ from faststream.rabbit import RabbitMessage
 
 from invoicebus_contracts import ErrorCode, Resource, error_body
 
-from .. import metrics
+from .. import logcontext, metrics
 from ..adapters.errors import is_transient
 from ..adapters.rabbit.consuming import RabbitDelivery, envelope_from
 from ..messaging import Delivery, Envelope
@@ -78,8 +78,15 @@ class CommandConsumer:
         await self.handle(resource, envelope_from(msg), RabbitDelivery(msg))
 
     async def handle(self, resource: Resource, envelope: Envelope, delivery: Delivery) -> None:
+        with logcontext.about(envelope):
+            await self._handle(resource, envelope, delivery)
+
+    async def _handle(self, resource: Resource, envelope: Envelope, delivery: Delivery) -> None:
         verdict = await self.settle(resource, envelope, delivery)
-        if verdict is not Verdict.ACK:
+        if verdict is Verdict.ACK:
+            log.debug("%s %s: settled", resource.create_key, envelope.shown_id)
+        else:
+            logcontext.note(outcome=verdict.value)
             log.warning("%s %s: %s", resource.create_key, envelope.shown_id, verdict.value)
         try:
             if verdict is Verdict.ACK:
@@ -131,5 +138,6 @@ class CommandConsumer:
                 log.exception("could not dead-letter %s; rejecting it", envelope.shown_id)
                 return Verdict.REJECT
         result = decision.error.error.code.value if isinstance(decision, Refusal) else "created"
+        logcontext.note(outcome=result)
         metrics.SETTLED_COMMANDS.labels(queue, result).inc()
         return Verdict.ACK

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from invoicebus_contracts import COMMAND_MODELS, ErrorBody, Rejected, Resource
 from invoicebus_contracts.wire import InvalidMessage, encode, parse
 
+from .. import logcontext
 from ..access import Access, Acting
 from ..domain.errors import DomainError
 from ..domain.ids import new_event_id
@@ -68,6 +69,7 @@ class CommandPipeline:
         acting: Acting | None = None
         try:
             acting = await self.access.resolve(resource, envelope)
+            logcontext.note(entity_id=acting.entity_id)
             command = parse(COMMAND_MODELS[resource], envelope.body)
             ctx = CommandContext.of(resource, command, acting, envelope.message_id)
             return await self.handlers[resource](command, ctx, self.store)
@@ -94,6 +96,7 @@ class CommandPipeline:
     ) -> None:
         """Keep the message (dead-letter queue), tell subscribers and the sender why; the
         tenant of ``tenant_entity`` too (an entity the sender may act on)."""
+        logcontext.note(outcome=error.error.code.value)
         log.info("refused %s %s: %s", resource.create_key, envelope.shown_id, error.error.message)
         await self.messenger.dead_letter(envelope, error)
         rejected = Rejected(command_id=envelope.shown_id, error=error.error)

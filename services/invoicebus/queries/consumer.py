@@ -23,6 +23,7 @@ from invoicebus_contracts import ErrorCode, Resource, error_body
 from invoicebus_contracts.text import shown
 from invoicebus_contracts.wire import encode
 
+from .. import logcontext
 from ..adapters.rabbit.consuming import RabbitDelivery, envelope_from
 from ..messaging import Delivery, Envelope, Messenger, undecodable_error
 from ..retrying import Backoff, GaveUp, Shutdown, retry_transient
@@ -49,7 +50,12 @@ class QueryConsumer:
         await self.handle(resource, envelope_from(msg), RabbitDelivery(msg))
 
     async def handle(self, resource: Resource, envelope: Envelope, delivery: Delivery) -> None:
+        with logcontext.about(envelope):
+            await self._handle(resource, envelope, delivery)
+
+    async def _handle(self, resource: Resource, envelope: Envelope, delivery: Delivery) -> None:
         if not envelope.reply_address:
+            logcontext.note(outcome="dropped")
             log.warning(
                 "%s without a usable reply_to (correlation_id %s): nobody to answer; dropped",
                 resource.list_key,
@@ -59,9 +65,12 @@ class QueryConsumer:
             return
         reply = await self.answer(resource, envelope)
         if reply is None:
+            logcontext.note(outcome="requeue")
             await delivery.nack(requeue=True)
             return
         status, body = reply
+        logcontext.note(outcome=str(status))
+        log.debug("%s answered %d", resource.list_key, status)
         await self.messenger.reply(envelope, status, body)
         await delivery.ack()
 

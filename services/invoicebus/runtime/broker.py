@@ -35,6 +35,9 @@ def make_broker(
         graceful_timeout=settings.shutdown_timeout_seconds,
         reconnect_interval=1.0,
         logger=logger,
+        # FastStream's own lines per message (Received, Processed) and per subscriber
+        # (waiting for messages): DEBUG; process.serve names each queue once at INFO.
+        log_level=logging.DEBUG,
         app_id=f"invoicebus-{service}",
         middlewares=[
             RabbitPrometheusMiddleware(registry=metrics, app_name=f"invoicebus-{service}")

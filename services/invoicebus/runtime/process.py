@@ -22,7 +22,7 @@ from .http import HttpServer, Phase, health_app
 from .logs import configure_logging
 from .readiness import readiness
 from .service import Service
-from .watchdog import watch_consumers
+from .watchdog import subscribers, watch_consumers
 
 # The package's logger, as before runtime.py was split: operators (and tests) look for it.
 log = logging.getLogger(__package__)
@@ -59,6 +59,8 @@ async def serve(service: Service, *, http_port: int) -> None:
             raise SystemExit(1) from None  # the supervisor restarts the service
         phase.running = True
         watchdog = asyncio.create_task(watch_consumers(broker))
+        for subscriber in subscribers(broker):
+            log.info("consuming %s", subscriber.queue.name, extra={"queue": subscriber.queue.name})
         log.info("running")
         await stop.wait()
         log.info("stopping: no new messages; waiting for the ones in flight")
@@ -78,6 +80,6 @@ async def serve(service: Service, *, http_port: int) -> None:
 
 def main(create: Callable[[Settings], Service], http_port: Callable[[Settings], int]) -> None:
     """The entry point of a service: settings from the environment, then ``serve``."""
-    configure_logging()
     settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
     asyncio.run(serve(create(settings), http_port=http_port(settings)))
