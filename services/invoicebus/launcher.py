@@ -27,6 +27,7 @@ import aio_pika
 
 from invoicebus_client import redacted
 
+from .adapters.mongo import embedded
 from .adapters.mongo.embedded import EmbeddedMongo
 from .runtime.logs import configure_logging
 from .settings import AuthMode, Settings
@@ -69,6 +70,8 @@ def start_mongo(settings: Settings) -> tuple[str, EmbeddedMongo | None]:
     """``MONGODB_URL`` if set, else an embedded SecantusDB with its files under data_dir."""
     if settings.mongodb_url:
         return settings.mongodb_url, None
+    if not embedded.available():
+        raise LaunchError(embedded.MISSING)
     port = settings.embedded_mongo_port
     with socket.socket() as sock:
         try:

@@ -63,6 +63,8 @@ class ServiceProcess:
     http_port: int = field(default_factory=free_port)
     transient_retry_seconds: float = 20
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: The interpreter (another virtualenv's, to run an installed wheel).
+    python: str = sys.executable
     process: subprocess.Popen[bytes] | None = None
 
     def env(self) -> dict[str, str]:
@@ -85,7 +87,7 @@ class ServiceProcess:
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", self.module],
+                [self.python, "-m", self.module],
                 env=self.env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,

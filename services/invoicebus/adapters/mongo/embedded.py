@@ -1,11 +1,13 @@
 """An embedded SecantusDB (a pure-Python, MongoDB wire-compatible server) as a child process.
 
 Used when no ``MONGODB_URL`` is given: by ``invoicebus run`` (data kept on disk) and by the
-test fixtures. Production deployments point ``MONGODB_URL`` at a real MongoDB instead.
+test fixtures. Production deployments point ``MONGODB_URL`` at a real MongoDB instead, so
+SecantusDB is an optional extra (``invoicebus[embedded]``), which the images leave out.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 import subprocess
 import sys
@@ -17,6 +19,17 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from ...querying.fields import Document
+
+#: What to install for it, and what to do without it.
+MISSING = (
+    "the embedded MongoDB needs SecantusDB, which is not installed: pip install"
+    " 'invoicebus[embedded]' (for development), or set MONGODB_URL to a MongoDB"
+)
+
+
+def available() -> bool:
+    """Whether SecantusDB is installed (the ``embedded`` extra)."""
+    return importlib.util.find_spec("secantus") is not None
 
 
 def free_port() -> int:
