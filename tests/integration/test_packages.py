@@ -1,7 +1,8 @@
 """The three distributions as a user installs them: their wheels are built, installed with
 plain pip into a fresh virtualenv (``--find-links`` the wheels, every other package from the
 index, as the README says), and what they install runs: both services start against the real
-broker and database, answer, and stop cleanly; the CLI starts; SecantusDB, a development
+broker and database, answer, continue a client's trace when the ``OTEL_*`` variables turn
+tracing on, and stop cleanly; the CLI starts; SecantusDB, a development
 database, is not among what was installed, and ``invoicebus run`` says in one line how to
 get it.
 
@@ -32,6 +33,9 @@ from tests.support.backends import Backends
 
 ROOT = Path(__file__).resolve().parents[2]
 DISTRIBUTIONS = ("invoicebus", "invoicebus-client", "invoicebus-contracts")
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+#: A W3C trace context, as any client may send it.
+TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 #: What SecantusDB brings along; a production install has none of it.
 DEVELOPMENT_ONLY = ("secantus", "numpy", "shapely", "s2sphere")
 
@@ -130,6 +134,8 @@ async def test_the_installed_services_start_answer_and_stop_cleanly(
             tmp_path / f"{module}.log",
             module=module,
             python=installed.python,
+            # Traces on, by the standard variables: spans go to stdout (the log file).
+            extra_env={"OTEL_TRACES_EXPORTER": "console"},
         )
         for module in ("invoicebus.commands", "invoicebus.queries")
     ]
@@ -139,7 +145,9 @@ async def test_the_installed_services_start_answer_and_stop_cleanly(
         for service in services:
             await service.wait_ready(90)
         async with RawClient(servers.amqp_url, prefix) as client:
-            created = await client.command("entity.create", {"name": "Installed"})
+            created = await client.command(
+                "entity.create", {"name": "Installed"}, headers={"traceparent": TRACEPARENT}
+            )
             listed = await client.query("entity.list", {})
         assert created.status == 201, created.body
         assert listed.status == 200 and listed.body["data"] == [created.body]
@@ -152,3 +160,9 @@ async def test_the_installed_services_start_answer_and_stop_cleanly(
         await mongo.drop_database(prefix.replace("-", "_"))
         await mongo.close()
     assert codes == [0, 0], [service.log_text() for service in services]
+    # The command service continued the trace the command's traceparent header named, and
+    # exported its span when it stopped.
+    spans = services[0].log_text()
+    assert f'"name": "{prefix}.commands.entity.create process"' in spans
+    assert f'"trace_id": "0x{TRACE_ID}"' in spans
+    assert '"service.name": "invoicebus-commands"' in spans

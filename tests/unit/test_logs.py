@@ -13,9 +13,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
 
 from invoicebus import logcontext
 from invoicebus.messaging import Envelope
+from invoicebus.runtime import tracing
 from invoicebus.runtime.logs import MessageFieldsFilter, formatter
 from invoicebus.settings import Settings
 
@@ -138,3 +140,23 @@ def test_debug_leaves_the_drivers_at_info() -> None:
     said = [(line["logger"], line["message"]) for line in map(json.loads, run.stderr.splitlines())]
     assert said == [("invoicebus.x", "ours"), ("aiormq.connection", "reconnecting")]
     assert run.stdout == ""
+
+
+def test_while_tracing_a_line_carries_the_trace_and_span_ids(
+    logged: tuple[logging.Logger, io.StringIO],
+) -> None:
+    logger, out = logged
+    provider = TracerProvider()
+    logger.info("untraced")
+    tracing.use(provider)
+    try:
+        with provider.get_tracer("test").start_as_current_span("a message") as span:
+            logger.info("traced")
+        logger.info("outside any span")
+    finally:
+        tracing.use(None)
+    untraced, traced, outside = lines(out)
+    context = span.get_span_context()
+    assert traced["trace_id"] == f"{context.trace_id:032x}"
+    assert traced["span_id"] == f"{context.span_id:016x}"
+    assert "trace_id" not in untraced and "trace_id" not in outside

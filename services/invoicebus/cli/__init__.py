@@ -11,12 +11,14 @@ out the tree.
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Annotated, Any
 
 import typer
 
 from invoicebus_contracts import Resource
 
+from ..runtime import tracing
 from ..settings import Settings
 from . import access, dlq, events, keys, system
 from .context import Context
@@ -74,4 +76,10 @@ def main() -> None:
     # only repeat them.
     for name in ("aiormq", "aio_pika"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
-    app()
+    # The SDK's spans (a command's publish and the wait for its reply) start its trace, when
+    # the OTEL_* variables ask for traces; stdout is for the results.
+    tracing.start_from_environment("invoicebus-cli", console=sys.stderr)
+    try:
+        app()
+    finally:
+        tracing.shutdown()

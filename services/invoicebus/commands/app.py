@@ -53,4 +53,6 @@ def create_app(settings: Settings) -> FastStream:
 
 
 def main() -> None:
-    process.main(create_service, http_port=lambda settings: settings.command_http_port)
+    process.main(
+        create_service, name="commands", http_port=lambda settings: settings.command_http_port
+    )

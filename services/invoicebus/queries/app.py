@@ -57,4 +57,6 @@ def create_app(settings: Settings) -> FastStream:
 
 
 def main() -> None:
-    process.main(create_service, http_port=lambda settings: settings.query_http_port)
+    process.main(
+        create_service, name="queries", http_port=lambda settings: settings.query_http_port
+    )

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from invoicebus_client import pamqp_patch
 
 from ..settings import Settings
+from . import tracing
 
 
 def broker_metrics() -> CollectorRegistry:
@@ -24,8 +25,8 @@ def make_broker(
     settings: Settings, *, service: str, logger: logging.Logger, metrics: CollectorRegistry
 ) -> RabbitBroker:
     """A broker with publisher confirms (aio-pika's default), fast reconnects, Prometheus
-    metrics in ``metrics``, and a graceful shutdown that waits up to
-    ``shutdown_timeout_seconds`` for in-flight messages.
+    metrics in ``metrics``, traces when they are on (``tracing``), and a graceful shutdown
+    that waits up to ``shutdown_timeout_seconds`` for in-flight messages.
 
     pamqp is patched first (importing the SDK did it already; this says so where it matters):
     one message whose short strings are not UTF-8 must not kill the broker connection."""
@@ -40,6 +41,7 @@ def make_broker(
         log_level=logging.DEBUG,
         app_id=f"invoicebus-{service}",
         middlewares=[
-            RabbitPrometheusMiddleware(registry=metrics, app_name=f"invoicebus-{service}")
+            RabbitPrometheusMiddleware(registry=metrics, app_name=f"invoicebus-{service}"),
+            *tracing.broker_middlewares(),
         ],
     )

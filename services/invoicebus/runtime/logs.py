@@ -17,6 +17,7 @@ from typing import Literal
 from pythonjsonlogger.json import JsonFormatter
 
 from .. import logcontext
+from . import tracing
 
 LogFormat = Literal["json", "text"]
 TEXT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -26,11 +27,16 @@ CHATTY = ("aiormq", "aio_pika", "pamqp", "pymongo", "uvicorn", "asyncio")
 
 
 class MessageFieldsFilter(logging.Filter):
-    """Adds the fields of the message being handled to each record (as attributes)."""
+    """Adds the fields of the message being handled to each record (as attributes), and when
+    tracing is on the ids of the current trace and span (``trace_id``, ``span_id``), to go
+    from a log line to its trace."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         for name, value in logcontext.current().items():
             setattr(record, name, value)
+        if tracing.provider() is not None:
+            for name, value in tracing.current_ids().items():
+                setattr(record, name, value)
         return True
 
 

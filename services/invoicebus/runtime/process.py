@@ -18,6 +18,7 @@ from collections.abc import Callable
 from .. import metrics
 from ..adapters.errors import is_transient
 from ..settings import Settings
+from . import tracing
 from .http import HttpServer, Phase, health_app
 from .logs import configure_logging
 from .readiness import readiness
@@ -78,8 +79,16 @@ async def serve(service: Service, *, http_port: int) -> None:
         log.info("stopped")
 
 
-def main(create: Callable[[Settings], Service], http_port: Callable[[Settings], int]) -> None:
-    """The entry point of a service: settings from the environment, then ``serve``."""
+def main(
+    create: Callable[[Settings], Service], *, name: str, http_port: Callable[[Settings], int]
+) -> None:
+    """The entry point of the service ``name``: settings, logging and tracing from the
+    environment, then ``serve``."""
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
-    asyncio.run(serve(create(settings), http_port=http_port(settings)))
+    if tracing.start_from_environment(f"invoicebus-{name}"):
+        log.info("tracing on")
+    try:
+        asyncio.run(serve(create(settings), http_port=http_port(settings)))
+    finally:
+        tracing.shutdown()

@@ -29,6 +29,7 @@ from ..adapters.mongo import client as mongo_client
 from ..adapters.rabbit.consuming import Consume, subscribe_each
 from ..querying.fields import Document
 from ..settings import Settings
+from . import tracing
 from .broker import broker_metrics, make_broker
 
 Hook = Callable[[], Awaitable[None]]
@@ -63,7 +64,8 @@ def connect(settings: Settings, *, service: str, logger: logging.Logger) -> Conn
         raise ValueError("MONGODB_URL is not set (invoicebus run starts an embedded one for you)")
     registry = broker_metrics()
     broker = make_broker(settings, service=service, logger=logger, metrics=registry)
-    return Connections(settings, broker, registry, mongo_client.connect(settings.mongodb_url))
+    mongo = mongo_client.connect(settings.mongodb_url, tracing.mongo_listeners())
+    return Connections(settings, broker, registry, mongo)
 
 
 class Service:

@@ -13,7 +13,7 @@ import builtins
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import aio_pika
 
@@ -29,8 +29,12 @@ from invoicebus_contracts import (
 from .deadletters import DeadLetter, browse, dead_letter, replay
 from .errors import ErrorReply
 from .events import Event, event_from
+from .tracing import Tracing
 from .transport import DEFAULT_TIMEOUT, DIRECT_REPLY_TO, PUBLISH_ATTEMPTS, Reply, Transport
 from .urls import user_of
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 
 class InvoicebusClient:
@@ -45,7 +49,10 @@ class InvoicebusClient:
         delivery_limit: int = DEFAULT_DELIVERY_LIMIT,
         publish_attempts: int = PUBLISH_ATTEMPTS,
         user_id: str | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
+        """``tracer_provider``: where the client's spans go (OpenTelemetry; by default the
+        global provider, which records nothing until the application installs an SDK)."""
         self.topology = Topology(prefix)
         #: Sent as ``x-entity-id``: the entity the commands and queries act on.
         self.entity_id = entity_id
@@ -58,6 +65,7 @@ class InvoicebusClient:
             self.topology,
             delivery_limit=delivery_limit,
             publish_attempts=publish_attempts,
+            tracing=Tracing(tracer_provider),
         )
 
     @property
@@ -181,7 +189,8 @@ class InvoicebusClient:
             on_ready()
         async with queue.iterator(no_ack=True) as messages:
             async for message in messages:
-                yield event_from(message)
+                traceparent = self._transport.tracing.receive(message)
+                yield event_from(message, traceparent)
 
     # -- dead letters ------------------------------------------------------------------------
 

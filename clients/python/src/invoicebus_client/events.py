@@ -20,12 +20,15 @@ class Event:
     entity_id: str | None
     correlation_id: str | None
     body: Any
+    #: The W3C trace context to continue the event's trace from: the receive span's when
+    #: tracing is on, else the one the event carried (None when it carried none).
+    traceparent: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def event_from(message: AbstractIncomingMessage) -> Event:
+def event_from(message: AbstractIncomingMessage, traceparent: str | None = None) -> Event:
     headers = message.headers or {}
     return Event(
         type=text(headers.get(Header.EVENT_TYPE.value)) or text(message.routing_key) or "",
@@ -33,4 +36,5 @@ def event_from(message: AbstractIncomingMessage) -> Event:
         entity_id=text(headers.get(Header.ENTITY_ID.value)),
         correlation_id=text(message.correlation_id),
         body=json_or_text(message.body),
+        traceparent=traceparent,
     )

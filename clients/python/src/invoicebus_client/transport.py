@@ -40,6 +40,7 @@ from invoicebus_contracts import Header, Topology
 from .decoding import json_or_text
 from .errors import NoReply, Unavailable
 from .topology import declare_topology
+from .tracing import Tracing
 from .urls import redacted
 
 DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
@@ -72,9 +73,16 @@ class _ConnectionLost(Exception):
 
 class Transport:
     def __init__(
-        self, amqp_url: str, topology: Topology, *, delivery_limit: int, publish_attempts: int
+        self,
+        amqp_url: str,
+        topology: Topology,
+        *,
+        delivery_limit: int,
+        publish_attempts: int,
+        tracing: Tracing,
     ) -> None:
         self.amqp_url = amqp_url
+        self.tracing = tracing
         self.topology = topology
         #: Must match the services' setting: queues are declared with it as an argument.
         self.delivery_limit = delivery_limit
@@ -138,7 +146,12 @@ class Transport:
             await channel.close()
 
     async def publish(self, exchange: str, routing_key: str, message: aio_pika.Message) -> None:
-        """Publish until the broker confirms it, reconnecting between attempts with backoff."""
+        """Publish until the broker confirms it, reconnecting between attempts with backoff;
+        one span for all attempts, its trace context in the message's headers."""
+        with self.tracing.publish(exchange, routing_key, message.headers, message.message_id):
+            await self._publish(exchange, routing_key, message)
+
+    async def _publish(self, exchange: str, routing_key: str, message: aio_pika.Message) -> None:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.publish_attempts),
             wait=wait_exponential(multiplier=BACKOFF_START),  # 0.5 s, 1 s, 2 s, ...
@@ -205,7 +218,8 @@ class Transport:
             reraise=True,
         )
         try:
-            return await retrying.wraps(ask)()
+            with self.tracing.request(routing_key):
+                return await retrying.wraps(ask)()
         except _ConnectionLost:
             raise Unavailable(
                 f"connection lost while waiting for the reply to {message_id}"

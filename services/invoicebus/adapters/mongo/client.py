@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -19,7 +22,8 @@ COLLECTIONS: dict[Resource, str] = {
 }
 
 
-def connect(url: str) -> AsyncMongoClient[Document]:
+def connect(url: str, listeners: Sequence[Any] = ()) -> AsyncMongoClient[Document]:
+    """A client of ``url``; ``listeners`` watch its commands (tracing, when it is on)."""
     # tz_aware: dates come back as aware UTC datetimes, the only kind the domain uses.
     # Short timeouts fail fast while the server is away: callers retry with backoff themselves.
     return AsyncMongoClient(
@@ -28,6 +32,7 @@ def connect(url: str) -> AsyncMongoClient[Document]:
         serverSelectionTimeoutMS=3000,
         connectTimeoutMS=3000,
         socketTimeoutMS=20000,
+        event_listeners=listeners,
     )
 
 
