@@ -77,6 +77,9 @@ class Header(StrEnum):
     # Set by a trusted gateway (INVOICEBUS_GATEWAYS): the SHA-256 (hex) of its caller's API
     # key, which the services map to the key's principal.
     KEY_SHA256 = "x-invoicebus-key-sha256"
+    # W3C trace context (optional, any message): the services continue the trace it names.
+    TRACEPARENT = "traceparent"
+    TRACESTATE = "tracestate"
 
 
 CONTENT_TYPE = "application/json"

@@ -92,6 +92,19 @@ def header_schemas(topology: Topology) -> dict[str, Any]:
         " of its caller's API key; the services act as that key's principal. Ignored from"
         " anyone else; an unknown or revoked key is unauthenticated (401).",
     }
+    # Optional on every message: the services continue the trace it names and send their own
+    # on what they publish.
+    trace_context = {
+        Header.TRACEPARENT.value: {
+            "type": "string",
+            "description": "W3C trace context (version-trace id-parent id-flags), optional.",
+            "examples": ["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"],
+        },
+        Header.TRACESTATE.value: {
+            "type": "string",
+            "description": "W3C trace state that goes with traceparent, optional.",
+        },
+    }
     return {
         "RequestHeaders": {
             "type": "object",
@@ -101,6 +114,7 @@ def header_schemas(topology: Topology) -> dict[str, Any]:
             "properties": {
                 Header.ENTITY_ID.value: entity_id,
                 Header.KEY_SHA256.value: key_sha256,
+                **trace_context,
             },
         },
         "ReplyHeaders": {
@@ -112,7 +126,8 @@ def header_schemas(topology: Topology) -> dict[str, Any]:
                     "enum": STATUSES,
                     "description": "HTTP-style status: 200 list, 201 created, 4xx refused,"
                     " 500 internal error.",
-                }
+                },
+                **trace_context,
             },
         },
         "EventHeaders": {
@@ -124,6 +139,7 @@ def header_schemas(topology: Topology) -> dict[str, Any]:
                     "description": "The routing key, e.g. customer.created.",
                 },
                 Header.ENTITY_ID.value: entity_id,
+                **trace_context,
             },
         },
         "DeadLetterHeaders": {

@@ -9,5 +9,6 @@ around it. One concern per module:
 - ``watchdog``: restarts subscribers left without a consumer (FastStream issue #2758);
 - ``http``: ``/healthz``, ``/readyz`` and ``/metrics``;
 - ``process``: running a service until SIGTERM/SIGINT and stopping it gracefully;
-- ``logs``: the log format.
+- ``logs``: the log format (JSON lines or text, with the message's fields);
+- ``tracing``: OpenTelemetry, when the ``OTEL_*`` variables turn it on.
 """

@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from aio_pika.abc import AbstractIncomingMessage
 
+from invoicebus_contracts import Header
 from invoicebus_contracts.text import shown
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer, TracerProvider
 
-TRACEPARENT = "traceparent"
+TRACEPARENT = Header.TRACEPARENT.value
 SYSTEM = {"messaging.system": "rabbitmq"}
 #: What a span is while tracing is off.
 _OFF: AbstractContextManager[None] = nullcontext()
@@ -131,7 +132,7 @@ def _publishing(
 def _text_headers(headers: Mapping[str, Any]) -> dict[str, str]:
     """The trace context headers as text (a header may come as bytes)."""
     found = {}
-    for name in (TRACEPARENT, "tracestate"):
+    for name in (TRACEPARENT, Header.TRACESTATE.value):
         value = headers.get(name)
         if isinstance(value, bytes):
             value = value.decode("ascii", "replace")
