@@ -16,15 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import pytest
 
-from invoicebus.adapters.mongo.client import connect
-from invoicebus_client.topology import delete_topology
 from invoicebus_contracts import Resource, Topology
 from tests.faults.harness import ServiceProcess
 from tests.support.amqp import RawClient
 from tests.support.backends import Backends
+from tests.support.cleanup import remove_run
 from tests.support.observability import SYNTHETIC, Reading, all_readings, exported_names
 
 MODULES = {"commands": "invoicebus.commands", "queries": "invoicebus.queries"}
@@ -75,12 +73,7 @@ async def observed(servers: Backends, tmp_path_factory: pytest.TempPathFactory) 
         exported = {name: exported_names(text.decode()) for name, (_, text) in texts.items()}
     finally:
         codes = [await asyncio.to_thread(s.terminate) for s in services.values()]
-        connection = await aio_pika.connect(servers.amqp_url)
-        async with connection:
-            await delete_topology(await connection.channel(), Topology(prefix))
-        mongo = connect(servers.mongodb_url)
-        await mongo.drop_database(prefix.replace("-", "_"))
-        await mongo.close()
+        await remove_run(servers.amqp_url, servers.mongodb_url, prefix, prefix.replace("-", "_"))
     assert codes == [0, 0]
     logs = {name: parsed(s.log_text()) for name, s in services.items()}
     return Observed(prefix, exported, logs)

@@ -20,16 +20,13 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import aio_pika
 import pytest
 
-from invoicebus.adapters.mongo.client import connect
 from invoicebus.adapters.mongo.embedded import free_port
-from invoicebus_client.topology import delete_topology
-from invoicebus_contracts import Topology
 from tests.faults.harness import ServiceProcess
 from tests.support.amqp import RawClient
 from tests.support.backends import Backends
+from tests.support.cleanup import remove_run
 
 ROOT = Path(__file__).resolve().parents[2]
 DISTRIBUTIONS = ("invoicebus", "invoicebus-client", "invoicebus-contracts")
@@ -153,12 +150,7 @@ async def test_the_installed_services_start_answer_and_stop_cleanly(
         assert listed.status == 200 and listed.body["data"] == [created.body]
     finally:
         codes = [await asyncio.to_thread(service.terminate) for service in services]
-        connection = await aio_pika.connect(servers.amqp_url)
-        async with connection:
-            await delete_topology(await connection.channel(), Topology(prefix))
-        mongo = connect(servers.mongodb_url)
-        await mongo.drop_database(prefix.replace("-", "_"))
-        await mongo.close()
+        await remove_run(servers.amqp_url, servers.mongodb_url, prefix, prefix.replace("-", "_"))
     assert codes == [0, 0], [service.log_text() for service in services]
     # The command service continued the trace the command's traceparent header named, and
     # exported its span when it stopped.

@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import aio_pika
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -29,8 +28,8 @@ from invoicebus.queries.app import create_app as query_app
 from invoicebus.runtime import tracing
 from invoicebus.settings import Settings
 from invoicebus_client import Event, InvoicebusClient
-from invoicebus_client.topology import delete_topology
 from invoicebus_contracts import Resource
+from tests.support.cleanup import remove_run
 
 
 @dataclass
@@ -63,13 +62,8 @@ async def traced(settings: Settings) -> AsyncIterator[Traced]:
     finally:
         for app in apps:
             await app.stop()
-        connection = await aio_pika.connect(own.amqp_url)
-        async with connection:
-            await delete_topology(await connection.channel(), own.topology)
         assert own.mongodb_url
-        mongo = connect(own.mongodb_url)
-        await mongo.drop_database(own.database)
-        await mongo.close()
+        await remove_run(own.amqp_url, own.mongodb_url, own.prefix, own.database)
 
 
 async def finished(
