@@ -378,7 +378,7 @@ async def test_text_that_is_not_unicode_is_refused(
         reply = await client.query("customer.list", raw, entity_id=entity["id"])
         assert reply.status == 422, reply.body
         assert reply.body["error"]["code"] == "invalid_query"
-        assert reply.body["error"]["errors"][0]["loc"] == ["query"]
+        assert reply.body["error"]["errors"][0]["loc"] == ["query", "name"]
     reply = await client.query("customer.list", rb'{"search": "\ud800"}', entity_id=entity["id"])
     assert reply.status == 422 and reply.body["error"]["errors"][0]["loc"] == ["search"]
 

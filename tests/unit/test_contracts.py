@@ -17,6 +17,8 @@ from invoicebus_contracts import (
     Item,
     Resource,
     Topology,
+    limits,
+    wire,
 )
 from invoicebus_contracts.fields import decimal_to_json, format_timestamp
 from invoicebus_contracts.limits import MAX_BODY_BYTES
@@ -105,6 +107,76 @@ def test_oversized_body_names_the_limit() -> None:
 def test_json_numbers_are_read_exactly() -> None:
     assert decode_json(b'{"p": 0.1}') == {"p": Decimal("0.1")}
     assert decode_json(b'{"p": 9.999999999999999999}')["p"] == Decimal("9.999999999999999999")
+
+
+HUGE = [
+    ("rate", "1e10000000", ["rate"]),
+    ("rate", "1e-10000000", ["rate"]),
+    ("rate", "9" * 5000, ["rate"]),
+    ("taxes", '[{"rate": 1}, {"rate": -1E+6145}]', ["taxes", 1, "rate"]),
+    ("x", "[[" + "1" * 101 + "]]", ["x", 0, 0]),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "loc"), HUGE)
+def test_huge_numbers_are_refused_before_any_conversion(
+    field: str, value: str, loc: list[str | int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The decoder's hooks see a number's text first: an out-of-range number is never
+    converted (no int() or Decimal() of it), so refusing it costs the time to scan it."""
+    converted: list[str] = []
+
+    def spy(convert: Any) -> Any:
+        def hook(text: str) -> Any:
+            converted.append(text)
+            return convert(text)
+
+        return hook
+
+    monkeypatch.setattr(wire, "Decimal", spy(Decimal))
+    monkeypatch.setattr(wire, "int", spy(int), raising=False)
+    with pytest.raises(InvalidMessage) as info:
+        decode_json(f'{{"name": "n", "ok": 12.5, "{field}": {value}}}'.encode())
+    error = info.value.body.error
+    assert error.code is ErrorCode.VALIDATION_ERROR
+    assert [d.loc for d in error.errors] == [loc]
+    assert "number out of range" in error.message and str(loc[0]) in error.message
+    refused = value.strip("[]{}").split()[-1].rstrip("}]")
+    assert "12.5" in converted  # the spy sees conversions
+    assert not any(refused in text for text in converted), converted
+
+
+def test_numbers_within_range_are_read_as_before() -> None:
+    longest = "1." + "0" * (limits.NUMBER_MAX_CHARS - 2)
+    assert decode_json(f'{{"a": {longest}, "b": 1e6144, "c": -1E-6144}}'.encode()) == {
+        "a": Decimal(longest), "b": Decimal("1e6144"), "c": Decimal("-1e-6144"),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        (b'{"name": "\\ud800"}', ["name"]),
+        (b'{"name": "n", "metadata": {"k": "a\\udfffb"}}', ["metadata", "k"]),
+        (b'{"name": "n", "metadata": {"\\ud800": "v"}}', ["metadata", "\\ud800"]),
+        (b'{"taxes": [{"classification": "\\udbff"}]}', ["taxes", 0, "classification"]),
+    ],
+)
+def test_text_that_is_not_unicode_is_refused_naming_the_field(
+    body: bytes, loc: list[str | int]
+) -> None:
+    with pytest.raises(InvalidMessage) as info:
+        decode_json(body)
+    error = info.value.body.error
+    assert [d.loc for d in error.errors] == [loc]
+    assert "not valid Unicode" in error.message
+    encode(info.value.body)  # and the reply can be written
+
+
+def test_surrogate_pairs_and_escaped_backslashes_are_text() -> None:
+    assert decode_json(b'{"a": "\\ud83d\\ude00", "b": "\\\\ud800"}') == {
+        "a": "\U0001f600", "b": "\\ud800",
+    }  # fmt: skip
 
 
 def test_item_price_and_gross_price_together_names_both() -> None:

@@ -446,5 +446,19 @@ def test_and_merges_disjoint_operators_and_nests_collisions() -> None:
 )
 def test_lone_surrogates_are_refused(query: Any) -> None:
     error = refused(query)
-    assert error.loc == ["query"]
+    assert error.loc[:1] == ["query"]  # and, where the decoder finds it, the field
     assert "not valid Unicode" in error.message
+
+
+@pytest.mark.parametrize(
+    ("text", "loc"),
+    [
+        ('{"price": {"gte": 1e10000000}}', ["query", "price", "gte"]),
+        ('{"price": {"in": [1, 1e-10000000]}}', ["query", "price", "in", 1]),
+        ('{"price": ' + "9" * 5000 + "}", ["query", "price"]),
+    ],
+)
+def test_huge_numbers_in_a_query_text_are_refused_unread(text: str, loc: list[Any]) -> None:
+    error = refused(text, Resource.ITEM)
+    assert error.loc == loc
+    assert "number out of range" in error.message

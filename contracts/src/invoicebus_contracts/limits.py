@@ -9,6 +9,13 @@ from decimal import Decimal
 #: Largest accepted message body, in bytes (commands and list requests alike).
 MAX_BODY_BYTES = 64 * 1024
 
+#: A JSON number has at most this many characters and a decimal exponent within
+#: ``±NUMBER_MAX_EXPONENT`` (the range of the decimal128 numbers are stored as), so reading one
+#: never costs more than its length: ``1e10000000`` is 10 characters but a 10-million-digit
+#: integer.
+NUMBER_MAX_CHARS = 100
+NUMBER_MAX_EXPONENT = 6144
+
 NAME_MAX = 256
 TEXT_MAX = 256  # address lines, city, state, country, unit, tax name/classification
 POST_CODE_MAX = 32

@@ -24,7 +24,7 @@ from invoicebus_contracts import (
     Pagination,
     Resource,
 )
-from invoicebus_contracts.wire import InvalidMessage, encode, parse
+from invoicebus_contracts.wire import InvalidMessage, InvalidValue, encode, parse
 
 from ..access import Access, Acting
 from ..domain.errors import DomainError
@@ -128,6 +128,11 @@ def _scope(acting: Acting) -> tuple[str | None, Filter | None]:
 def _parse_request(body: bytes) -> ListRequest:
     try:
         return parse(ListRequest, body)
+    except InvalidValue as exc:
+        # A number out of range or text that is not Unicode, inside the query: a query error.
+        if exc.loc[:1] == ["query"]:
+            raise QueryError(exc.detail, exc.loc) from None
+        raise
     except InvalidMessage as exc:
         # A query of the wrong JSON type is a query error like any other, named as such.
         if exc.body.error.errors and all(e.loc[:1] == ["query"] for e in exc.body.error.errors):

@@ -14,7 +14,6 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from invoicebus_contracts import Resource
@@ -24,11 +23,12 @@ from invoicebus_contracts.limits import (
     QUERY_MAX_FIELDS,
     QUERY_MAX_IN_VALUES,
 )
+from invoicebus_contracts.wire import UnreadableValue, loads
 
 from ..domain.errors import Loc
 from .errors import QueryError
 from .fields import FIELDS, SEARCH_PATH, Kind, ResourceFields, storage_path
-from .values import Day, json_type, refuse_constant, stored_value, text_value
+from .values import Day, json_type, stored_value, text_value
 
 #: A MongoDB filter of plain Python values (numbers as ``Decimal``; the adapter stores them).
 Filter = dict[str, Any]
@@ -75,9 +75,11 @@ def parse_query(query: Mapping[str, Any] | str | None) -> dict[str, Any]:
     if isinstance(query, str):
         _check_size(query, loc)
         try:
-            value = json.loads(query, parse_float=Decimal, parse_constant=refuse_constant)
+            value = loads(query)  # the body's decoder: the same limits on numbers and text
         except RecursionError:
             raise QueryError("is nested too deeply", loc) from None
+        except UnreadableValue as exc:
+            raise QueryError(exc.detail, [*loc, *exc.loc]) from None
         except ValueError as exc:
             raise QueryError(f"is not valid JSON ({exc})", loc) from None
     if not isinstance(value, dict):

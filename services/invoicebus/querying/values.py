@@ -104,7 +104,3 @@ def json_type(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
-
-
-def refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
