@@ -67,6 +67,8 @@ def _check_metadata(value: dict[str, str]) -> dict[str, str]:
             raise ValueError(f"key {key[:50]!r} must be 1 to {limits.METADATA_KEY_MAX} characters")
         if not _METADATA_KEY.match(key):
             raise ValueError(f"key {key!r} must not contain '.' or start with '$'")
+        if "\x00" in key:  # keys become MongoDB field names, which are C strings
+            raise ValueError(f"key {key!r} must not contain NUL characters")
         if len(item) > limits.METADATA_VALUE_MAX:
             raise ValueError(
                 f"value of key {key!r} must be at most {limits.METADATA_VALUE_MAX} characters,"
