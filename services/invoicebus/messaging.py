@@ -24,6 +24,7 @@ class Envelope:
     message_id: str | None = None
     correlation_id: str | None = None
     reply_to: str | None = None
+    #: The ``x-entity-id`` header as text; None only when the message has no such header.
     entity_id: str | None = None
     headers: dict[str, Any] | None = None
     exchange: str = ""

@@ -1,8 +1,10 @@
 """Which entity a command or list request acts on, for a given caller.
 
 Entities are the tenants (``Resource.tenant_scoped``): every resource but an entity belongs to
-one, and every command or list of such a resource acts on one. It is the ``x-entity-id``
-header when given, else the caller's default entity.
+one, and every command or list of such a resource acts on one. The ``x-entity-id`` header has
+three states: absent (the caller's default entity), an entity id (that one, if the caller may
+act on it), or anything else, blank and malformed values included (``entity_not_found``
+naming the header: only an absent header means the default).
 
 - An unrestricted caller (an admin, or anyone while authorization is off) may name any
   existing entity; its default is the first entity created.
@@ -99,13 +101,21 @@ class Tenancy:
         return await self.resolve(header, caller)
 
     async def resolve(self, header: str | None, caller: Caller) -> str:
-        """The ``x-entity-id`` header, checked; else the caller's default entity."""
-        if header:
-            if _ENTITY_ID.match(header) and await self._may_act_on(caller, header):
+        """The ``x-entity-id`` header (None: absent), checked; else the caller's default."""
+        if header is not None:
+            if not _ENTITY_ID.fullmatch(header):
+                raise DomainError(
+                    ErrorCode.ENTITY_NOT_FOUND,
+                    f"entity {header[:64]!r} does not exist: {Header.ENTITY_ID.value} must be"
+                    " an entity id (ent_ and 24 hex digits), or be left out to act on the"
+                    " default entity",
+                    [Header.ENTITY_ID.value],
+                )
+            if await self._may_act_on(caller, header):
                 return header
             raise DomainError(
                 ErrorCode.ENTITY_NOT_FOUND,
-                f"entity {header[:64]!r} does not exist",
+                f"entity {header!r} does not exist",
                 [Header.ENTITY_ID.value],
             )
         if caller.unrestricted:

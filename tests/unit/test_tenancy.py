@@ -42,8 +42,23 @@ async def test_without_a_header_the_first_entity_found_is_remembered() -> None:
     entities = MemoryEntities(FIRST, SECOND)
     tenancy = Tenancy(entities)
     assert await tenancy.entity_for(Resource.TAX, None, ANYONE) == FIRST
-    assert await tenancy.entity_for(Resource.TAX, "", ANYONE) == FIRST
+    assert await tenancy.entity_for(Resource.TAX, None, ANYONE) == FIRST
     assert entities.lookups == ["first"]
+
+
+@pytest.mark.parametrize(
+    "header", ["", " ", "0", "<boolean false>", "<array>", "<table>", "<void>", FIRST + "\n"]
+)
+async def test_a_header_that_is_present_but_no_entity_id_never_means_the_default(
+    header: str,
+) -> None:
+    """Only an absent header (None) means the default; blank or odd values are refused, for an
+    admin as for a tenant, without a look-up."""
+    entities = two_tenants()
+    for caller in (ANYONE, ALICE):
+        error = await not_found(Tenancy(entities), header, caller)
+        assert "must be an entity id" in error.message
+    assert entities.lookups == []
 
 
 async def test_an_unknown_or_malformed_header_never_falls_back() -> None:

@@ -41,16 +41,14 @@ def envelope_from(msg: RabbitMessage) -> Envelope:
     # and an invented message_id must not pass for a client's idempotency key.
     raw = msg.raw_message
     headers: dict[str, Any] = dict(raw.headers or {})
-    entity = headers.get(Header.ENTITY_ID.value)
-    if isinstance(entity, bytes):
-        entity = entity.decode("utf-8", "replace")
+    entity = Header.ENTITY_ID.value
     return Envelope(
         routing_key=raw.routing_key or "",
         body=raw.body,
         message_id=raw.message_id or None,
         correlation_id=raw.correlation_id or None,
         reply_to=raw.reply_to or None,
-        entity_id=str(entity) if entity else None,
+        entity_id=header_text(headers[entity]) if entity in headers else None,
         headers=headers,
         exchange=raw.exchange or "",
         properties={
@@ -61,6 +59,28 @@ def envelope_from(msg: RabbitMessage) -> Envelope:
         undecodable=tuple(undecodable(raw)),
         user_id=raw.user_id or None,
     )
+
+
+def header_text(value: Any) -> str:
+    """A header value as text: a string as it is, anything else (an AMQP field-table value:
+    a number, a boolean, an array, a table, void...) as a short description of what it was.
+
+    Only an absent header is "no value": ``""``, ``0``, ``false`` or void are values, and
+    whoever reads the text refuses it if it is not what the header must hold.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", "replace")
+    if value is None:
+        return "<void>"
+    if isinstance(value, bool):
+        return f"<boolean {str(value).lower()}>"
+    if isinstance(value, list | tuple):
+        return "<array>"
+    if isinstance(value, dict):
+        return "<table>"
+    return f"<{type(value).__name__} {str(value)[:40]}>"
 
 
 class RabbitDelivery:
