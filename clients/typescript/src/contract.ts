@@ -86,6 +86,9 @@ export interface Entity {
 }
 /**
  * Body of ``<resource>.list``; every field is optional.
+ *
+ * Strict, like the commands' fields: ``"10"``, ``10.0`` or ``true`` is not a ``limit``, and
+ * ``"yes"``, ``1`` or ``"true"`` is not a boolean.
  */
 export interface ListRequest {
   limit?: number;

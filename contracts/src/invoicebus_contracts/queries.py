@@ -15,9 +15,13 @@ R = TypeVar("R", Entity, Customer, Tax, Item)
 
 
 class ListRequest(BaseModel):
-    """Body of ``<resource>.list``; every field is optional."""
+    """Body of ``<resource>.list``; every field is optional.
 
-    model_config = ConfigDict(extra="forbid")
+    Strict, like the commands' fields: ``"10"``, ``10.0`` or ``true`` is not a ``limit``, and
+    ``"yes"``, ``1`` or ``"true"`` is not a boolean.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     limit: int = Field(default=limits.LIST_LIMIT_DEFAULT, ge=1, le=limits.LIST_LIMIT_MAX)
     next_cursor: str | None = Field(default=None, max_length=limits.CURSOR_MAX)
