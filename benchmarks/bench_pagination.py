@@ -42,9 +42,11 @@ from invoicebus.querying.cursors import (
     parse_order_by,
 )
 from invoicebus.querying.pagination import assemble, page_query
+from invoicebus.querying.seal import Seal
 from invoicebus_contracts import Customer, Resource
 
 CUSTOMER = Resource.CUSTOMER
+SEAL = Seal(b"benchmark")
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
@@ -110,10 +112,10 @@ async def bench(url: str, documents: int, limit: int, repeat: int) -> None:
             while True:
                 query = page_query(base, ordering, limit, cursors[-1])
                 fetched = await reader.find(CUSTOMER, query.filter, query.sort, query.fetch)
-                page = assemble(fetched, query, ordering, fp)
+                page = assemble(fetched, query, ordering, fp, SEAL)
                 if page.next_cursor is None:
                     break
-                cursors.append(decode_cursor(page.next_cursor, Direction.NEXT, ordering, fp))
+                cursors.append(decode_cursor(page.next_cursor, Direction.NEXT, ordering, fp, SEAL))
             pages = len(cursors)
             for number in sorted({0, 1, pages // 10, pages // 2, pages - 1}):
                 query = page_query(base, ordering, limit, cursors[number])

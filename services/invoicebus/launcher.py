@@ -13,6 +13,7 @@ import asyncio
 import ctypes
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -39,6 +40,8 @@ SERVICES = ("invoicebus.commands", "invoicebus.queries")
 EXIT_CHILD_DIED = 1
 EXIT_NOT_STARTED = 2
 POLL_SECONDS = 0.2
+#: The file under the data folder that keeps the key list cursors are signed with.
+CURSOR_SECRET_FILE = "cursor-secret"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -107,6 +110,22 @@ def _die_with_us() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def cursor_secret(settings: Settings) -> str:
+    """``INVOICEBUS_CURSOR_SECRET``, or the one kept in the data folder (made on first use), so
+    cursors survive a restart of ``invoicebus run``."""
+    if settings.cursor_secret and settings.cursor_secret.get_secret_value():
+        return settings.cursor_secret.get_secret_value()
+    path = Path(settings.data_dir).resolve() / CURSOR_SECRET_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Created readable by its owner only, before anything is written into it.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32))
+        log.info("made a cursor secret in %s", path)
+    return path.read_text().strip()
+
+
 def child_env(settings: Settings, mongodb_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -114,6 +133,7 @@ def child_env(settings: Settings, mongodb_url: str) -> dict[str, str]:
         MONGODB_URL=mongodb_url,
         INVOICEBUS_PREFIX=settings.prefix,
         INVOICEBUS_DATABASE=settings.database,
+        INVOICEBUS_CURSOR_SECRET=cursor_secret(settings),
     )
     env.pop("INVOICEBUS_AMQP_URL", None)
     env.pop("INVOICEBUS_MONGODB_URL", None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from invoicebus_contracts import DEFAULT_DELIVERY_LIMIT, DEFAULT_PREFIX, Topology
@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     relay_grace_seconds: float = Field(default=10.0, ge=0)
     #: Seconds a stopping service waits for in-flight messages before it exits.
     shutdown_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    #: The key that signs list cursors; every query service replica needs the same one. Unset:
+    #: a random key per process (cursors then die with the process), with a warning.
+    cursor_secret: SecretStr | None = None
 
     #: HTTP port for /healthz, /readyz and /metrics (0 disables the HTTP server).
     command_http_port: int = Field(default=8081, ge=0, le=65535)

@@ -115,6 +115,10 @@ async def test_run_serves_commands_stops_on_sigterm_and_keeps_data(
         listed = await client.query("entity.list", {}, timeout=START_TIMEOUT)
         assert listed.status == 200, listed.body
         assert [e["id"] for e in listed.body["data"]] == [first.body["id"]]
+        second = await client.command("entity.create", {"name": "Launched too"})
+        assert second.status == 201, second.body
+        page = await client.query("entity.list", {"limit": 1})
+        cursor = page.body["pagination"]["next_cursor"]
         services = children_of(process.pid)
         assert any("invoicebus.commands" in c for c in services.values()), services
         assert any("invoicebus.queries" in c for c in services.values()), services
@@ -122,11 +126,18 @@ async def test_run_serves_commands_stops_on_sigterm_and_keeps_data(
     assert not any(alive(pid) for pid in services), "children outlived the launcher"
     assert any((data / "mongo").iterdir()), "no database files under the data folder"
 
-    # Started again on the same data folder, the entity is still there.
+    # The key that signs cursors is kept in the data folder, readable by its owner only.
+    assert (data / "cursor-secret").stat().st_mode & 0o777 == 0o600
+
+    # Started again on the same data folder, the entities are still there, and a cursor
+    # issued before the restart still leads on.
     async with running(env, log) as process, RawClient(servers.amqp_url, prefix) as client:
         listed = await client.query("entity.list", {}, timeout=START_TIMEOUT)
         assert listed.status == 200, listed.body
-        assert listed.body["data"] == [first.body]
+        assert listed.body["data"] == [first.body, second.body]
+        following = await client.query("entity.list", {"limit": 1, "next_cursor": cursor})
+        assert following.status == 200, following.body
+        assert following.body["data"] == [second.body]
         customer = await client.command(
             "customer.create", {"name": "After restart"}, timeout=START_TIMEOUT
         )

@@ -25,6 +25,7 @@ from invoicebus.querying.cursors import (
 from invoicebus.querying.errors import QueryError
 from invoicebus.querying.fields import Kind
 from invoicebus.querying.pagination import assemble, page_query
+from invoicebus.querying.seal import Seal
 from invoicebus_contracts import ErrorCode, Resource
 from invoicebus_contracts.limits import CURSOR_MAX
 
@@ -32,18 +33,19 @@ NAME = parse_order_by(Resource.CUSTOMER, "name")
 BY_ID = parse_order_by(Resource.CUSTOMER, None)
 FP = "0123456789abcdef"
 ID = "cust_" + "a" * 24
+SEAL = Seal(b"the service's key")
 
 
 def roundtrip(value: Any, ordering: Ordering, direction: Direction = Direction.NEXT) -> Position:
-    token = encode_cursor(direction, Position(ID, value), ordering, FP)
+    token = encode_cursor(direction, Position(ID, value), ordering, FP, SEAL)
     assert len(token) <= CURSOR_MAX
     assert token.isascii() and "=" not in token and "+" not in token and "/" not in token
-    return decode_cursor(token, direction, ordering, FP).position
+    return decode_cursor(token, direction, ordering, FP, SEAL).position
 
 
 def refused(token: str, ordering: Ordering = NAME, direction: Direction = Direction.NEXT) -> str:
     with pytest.raises(CursorError) as info:
-        decode_cursor(token, direction, ordering, FP)
+        decode_cursor(token, direction, ordering, FP, SEAL)
     body = info.value.to_body()
     assert body.error.code is ErrorCode.INVALID_CURSOR
     assert body.status == 422
@@ -51,8 +53,13 @@ def refused(token: str, ordering: Ordering = NAME, direction: Direction = Direct
     return body.error.message
 
 
-def forge(payload: Any) -> str:
+def encoded(payload: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+def forge(payload: Any) -> str:
+    """A payload signed with the service's own key: what its checks see if the key leaked."""
+    return SEAL.sign(encoded(payload))
 
 
 # -- order_by -------------------------------------------------------------------------------
@@ -106,9 +113,9 @@ def test_too_long_values_are_left_out_and_read_back_by_id() -> None:
     assert roundtrip("ž" * 256, NAME).value == "ž" * 256  # a long name still fits
     # The longest name of 4-byte characters (1 KiB of UTF-8) does not: it is left out.
     long_name = "😀" * 256
-    token = encode_cursor(Direction.NEXT, Position(ID, long_name), NAME, FP)
+    token = encode_cursor(Direction.NEXT, Position(ID, long_name), NAME, FP, SEAL)
     assert len(token) <= CURSOR_MAX
-    position = decode_cursor(token, Direction.NEXT, NAME, FP).position
+    position = decode_cursor(token, Direction.NEXT, NAME, FP, SEAL).position
     assert position == Position(ID, None, known=False)
     with pytest.raises(ValueError, match="read from its document"):
         page_query({}, NAME, 10, Cursor(Direction.NEXT, position))
@@ -128,14 +135,14 @@ def test_fingerprint_separates_lists() -> None:
 
 
 def test_cursor_of_another_list_is_refused() -> None:
-    token = encode_cursor(Direction.NEXT, Position(ID, "x"), NAME, "another list")
+    token = encode_cursor(Direction.NEXT, Position(ID, "x"), NAME, "another list", SEAL)
     assert "different list" in refused(token)
 
 
 def test_cursor_in_the_wrong_field_is_refused() -> None:
-    token = encode_cursor(Direction.PREV, Position(ID, "x"), NAME, FP)
+    token = encode_cursor(Direction.PREV, Position(ID, "x"), NAME, FP, SEAL)
     assert "is a prev_cursor; send it as prev_cursor" in refused(token)
-    token = encode_cursor(Direction.NEXT, Position(ID, "x"), NAME, FP)
+    token = encode_cursor(Direction.NEXT, Position(ID, "x"), NAME, FP, SEAL)
     assert "is a next_cursor" in refused(token, direction=Direction.PREV)
 
 
@@ -150,23 +157,47 @@ def test_cursor_in_the_wrong_field_is_refused() -> None:
         base64.urlsafe_b64encode(b"\xff\xfe").decode(),
         forge([1, 2]),
         forge("text"),
-        forge({"v": 2, "d": "n", "i": ID, "f": FP, "k": ["s", "x"]}),
-        forge({"v": 1, "d": "x", "i": ID, "f": FP, "k": ["s", "x"]}),
-        forge({"v": 1, "d": "n", "i": 5, "f": FP, "k": ["s", "x"]}),
-        forge({"v": 1, "d": "n", "i": "", "f": FP, "k": ["s", "x"]}),
-        forge({"v": 1, "d": "n", "i": "x" * 65, "f": FP, "k": ["s", "x"]}),
-        forge({"v": 1, "d": "n", "i": ID, "f": None, "k": ["s", "x"]}),
-        forge({"v": 1, "d": "n", "i": ID, "f": FP, "k": ["d", "1"]}),  # a number for text
-        forge({"v": 1, "d": "n", "i": ID, "f": FP, "k": ["s", {"$gt": ""}]}),
-        forge({"v": 1, "d": "n", "i": ID, "f": FP, "k": {"$gt": ""}}),
-        forge({"v": 1, "d": "n", "i": ID, "f": FP, "k": ["s"]}),
-        forge({"v": 1, "d": "n", "i": ID, "f": FP, "k": "x"}),
-        forge({"v": 1, "d": "n", "i": ID, "f": FP, "k": ["t", 0]}),
+        forge({"v": 1, "d": "n", "i": ID, "f": FP, "k": ["s", "x"]}),  # before signatures
+        forge({"v": 2, "d": "x", "i": ID, "f": FP, "k": ["s", "x"]}),
+        forge({"v": 2, "d": "n", "i": 5, "f": FP, "k": ["s", "x"]}),
+        forge({"v": 2, "d": "n", "i": "", "f": FP, "k": ["s", "x"]}),
+        forge({"v": 2, "d": "n", "i": "x" * 65, "f": FP, "k": ["s", "x"]}),
+        forge({"v": 2, "d": "n", "i": ID, "f": None, "k": ["s", "x"]}),
+        forge({"v": 2, "d": "n", "i": ID, "f": FP, "k": ["d", "1"]}),  # a number for text
+        forge({"v": 2, "d": "n", "i": ID, "f": FP, "k": ["s", {"$gt": ""}]}),
+        forge({"v": 2, "d": "n", "i": ID, "f": FP, "k": {"$gt": ""}}),
+        forge({"v": 2, "d": "n", "i": ID, "f": FP, "k": ["s"]}),
+        forge({"v": 2, "d": "n", "i": ID, "f": FP, "k": "x"}),
+        forge({"v": 2, "d": "n", "i": ID, "f": FP, "k": ["t", 0]}),
         "[" * 700,
     ],
 )
 def test_malformed_cursors_are_refused(token: str) -> None:
     refused(token)
+
+
+def test_a_cursor_is_signed_and_any_change_to_it_is_refused() -> None:
+    token = encode_cursor(Direction.NEXT, Position(ID, "x"), NAME, FP, SEAL)
+    payload, signature = token.split(".")
+    data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert data == {"v": 2, "d": "n", "i": ID, "f": FP, "k": ["s", "x"]}
+    # The payload edited (the issue's lone surrogate, another id, another value): refused.
+    for edit in ({"i": "\ud800"}, {"i": "cust_" + "b" * 24}, {"k": ["s", "y"]}):
+        assert "not a cursor issued" in refused(f"{encoded({**data, **edit})}.{signature}")
+    # Unsigned, signed by another key, or with a signature cut short or changed: refused.
+    assert "not a cursor issued" in refused(payload)
+    assert "not a cursor issued" in refused(Seal(b"another key").sign(payload))
+    assert "not a cursor issued" in refused(token[:-1])
+    flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")
+    assert "not a cursor issued" in refused(f"{payload}.{flipped}")
+    assert roundtrip("x", NAME) == Position(ID, "x")  # and the genuine one works
+
+
+def test_text_that_is_not_unicode_is_refused_even_when_signed() -> None:
+    """Never issued by the service; were its key to leak, still no crash downstream."""
+    assert "not a cursor issued" in refused(forge({"v": 2, "d": "n", "i": "\ud800", "f": FP}))
+    lone = forge({"v": 2, "d": "n", "i": ID, "f": FP, "k": ["s", "\udfff"]})
+    assert "not a cursor issued" in refused(lone)
 
 
 @pytest.mark.parametrize(
@@ -186,7 +217,7 @@ def test_malformed_cursors_are_refused(token: str) -> None:
 )
 def test_values_must_fit_the_field(order_by: str, k: Any) -> None:
     ordering = parse_order_by(Resource.ITEM, order_by)
-    refused(forge({"v": 1, "d": "n", "i": ID, "f": FP, "k": k}), ordering)
+    refused(forge({"v": 2, "d": "n", "i": ID, "f": FP, "k": k}), ordering)
 
 
 # -- keyset filter --------------------------------------------------------------------------
@@ -242,27 +273,27 @@ def test_first_page() -> None:
         [("name", 1), ("_id", 1)],
         3,
     )
-    page = assemble(docs("a", "b", "c"), query, NAME, FP)
+    page = assemble(docs("a", "b", "c"), query, NAME, FP, SEAL)
     assert [d["name"] for d in page.documents] == ["a", "b"]
     assert page.prev_cursor is None
     assert page.has_more and page.next_cursor
-    assert decode_cursor(page.next_cursor, Direction.NEXT, NAME, FP).position == Position(
+    assert decode_cursor(page.next_cursor, Direction.NEXT, NAME, FP, SEAL).position == Position(
         docs("a", "b")[1]["_id"], "b"
     )
 
-    only = assemble(docs("a", "b"), query, NAME, FP)
+    only = assemble(docs("a", "b"), query, NAME, FP, SEAL)
     assert (only.next_cursor, only.prev_cursor, only.has_more) == (None, None, False)
-    assert assemble([], query, NAME, FP) == type(only)([], None, None)
+    assert assemble([], query, NAME, FP, SEAL) == type(only)([], None, None)
 
 
 def test_next_page_points_back() -> None:
     cursor = Cursor(Direction.NEXT, Position(ID, "b"))
     query = page_query({"entity_id": "e"}, NAME, 2, cursor)
     assert query.filter["entity_id"] == "e" and "$or" in query.filter
-    last = assemble(docs("c"), query, NAME, FP)
+    last = assemble(docs("c"), query, NAME, FP, SEAL)
     assert last.next_cursor is None and not last.has_more
     assert last.prev_cursor is not None
-    assert decode_cursor(last.prev_cursor, Direction.PREV, NAME, FP).position.value == "c"
+    assert decode_cursor(last.prev_cursor, Direction.PREV, NAME, FP, SEAL).position.value == "c"
 
 
 def test_prev_page_is_read_backwards_and_returned_in_order() -> None:
@@ -271,10 +302,10 @@ def test_prev_page_is_read_backwards_and_returned_in_order() -> None:
     assert query.sort == [("name", -1), ("_id", -1)]
     assert query.backwards
     fetched = list(reversed(docs("a", "b", "c")))  # c, b, a: the server's backwards order
-    page = assemble(fetched, query, NAME, FP)
+    page = assemble(fetched, query, NAME, FP, SEAL)
     assert [d["name"] for d in page.documents] == ["b", "c"]
     assert page.prev_cursor is not None  # "a" comes before
     assert page.next_cursor is not None and page.has_more  # "d" comes after
-    first = assemble(list(reversed(docs("a", "b"))), query, NAME, FP)
+    first = assemble(list(reversed(docs("a", "b"))), query, NAME, FP, SEAL)
     assert [d["name"] for d in first.documents] == ["a", "b"]
     assert first.prev_cursor is None

@@ -9,6 +9,7 @@ from invoicebus.access import Access, Policy
 from invoicebus.adapters.mongo.documents import to_document
 from invoicebus.messaging import Envelope
 from invoicebus.queries.service import QueryService
+from invoicebus.querying.seal import Seal
 from invoicebus.settings import AuthMode
 from invoicebus.tenancy import Tenancy
 from invoicebus_contracts import Resource
@@ -50,7 +51,7 @@ def documents(n: int) -> list[dict[str, Any]]:
 async def ask(reader: FakeReader, resource: Resource, **request: Any) -> tuple[int, Any]:
     access = Access(Policy(AuthMode.OFF), Tenancy(FakeEntities()), MemoryKeys())  # type: ignore[arg-type]
     envelope = Envelope(resource.list_key, json.dumps(request).encode())
-    service = QueryService(reader, access)  # type: ignore[arg-type]
+    service = QueryService(reader, access, seal=Seal(b"key"))  # type: ignore[arg-type]
     status, body = await service.answer(resource, envelope)
     return status, json.loads(body)
 

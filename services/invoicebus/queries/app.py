@@ -9,7 +9,7 @@ from faststream import FastStream
 from invoicebus_contracts import LIST_REPLY_MODELS
 
 from .. import metrics
-from ..access import Policy, announce_auth
+from ..access import announce_auth
 from ..adapters.mongo.entities import MongoEntities
 from ..adapters.mongo.grants import MongoGrants
 from ..adapters.mongo.keys import MongoApiKeys
@@ -33,7 +33,7 @@ def create_service(settings: Settings) -> Service:
         messenger=messenger,
         entities=MongoEntities(connections.db),
         keys=MongoApiKeys(connections.db),
-        policy=Policy.of(settings),
+        settings=settings,
     )
     queues = {resource: settings.topology.query_queue(resource) for resource in LIST_REPLY_MODELS}
     connections.subscribe(queues, consumer.consume)

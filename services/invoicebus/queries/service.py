@@ -43,6 +43,7 @@ from ..querying.cursors import (
 from ..querying.errors import QueryError
 from ..querying.fields import GRANTS_PATH, public_fields
 from ..querying.pagination import assemble, page_query
+from ..querying.seal import Seal
 from .ports import Reader
 
 #: The status and body of a reply.
@@ -50,9 +51,10 @@ Reply = tuple[int, bytes]
 
 
 class QueryService:
-    def __init__(self, reader: Reader, access: Access) -> None:
+    def __init__(self, reader: Reader, access: Access, *, seal: Seal) -> None:
         self.reader = reader
         self.access = access
+        self.seal = seal
 
     async def answer(self, resource: Resource, envelope: Envelope) -> Reply:
         """The status and body of the reply to one list request."""
@@ -79,7 +81,7 @@ class QueryService:
             fetched, total = await asyncio.gather(find, self.reader.count(resource, base))
         else:
             fetched, total = await find, -1
-        page = assemble(fetched, query, ordering, fp)
+        page = assemble(fetched, query, ordering, fp, self.seal)
         return LIST_REPLY_MODELS[resource](
             data=[public_fields(doc) for doc in page.documents],
             pagination=Pagination(
@@ -96,9 +98,9 @@ class QueryService:
         if request.next_cursor and request.prev_cursor:
             raise CursorError("send next_cursor or prev_cursor, not both", "prev_cursor")
         if request.next_cursor:
-            cursor = decode_cursor(request.next_cursor, Direction.NEXT, ordering, fp)
+            cursor = decode_cursor(request.next_cursor, Direction.NEXT, ordering, fp, self.seal)
         elif request.prev_cursor:
-            cursor = decode_cursor(request.prev_cursor, Direction.PREV, ordering, fp)
+            cursor = decode_cursor(request.prev_cursor, Direction.PREV, ordering, fp, self.seal)
         else:
             return None
         if cursor.position.known:

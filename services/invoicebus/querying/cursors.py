@@ -8,13 +8,16 @@ leads to is the documents strictly after (or before) that position, read from th
 first page costs, and documents inserted meanwhile never shift a page: nothing repeats and
 nothing already listed is skipped.
 
-Cursor format: base64url (unpadded) of compact JSON
-``{"v": 1, "d": "n"|"p", "k": <sort value>, "i": <id>, "f": <fingerprint>}`` where ``d`` is the
+Cursor format: ``<payload>.<signature>``. The payload is base64url (unpadded) of compact JSON
+``{"v": 2, "d": "n"|"p", "k": <sort value>, "i": <id>, "f": <fingerprint>}`` where ``d`` is the
 direction, ``k`` the type-tagged sort value (``["s", text]``, ``["d", "12.50"]``,
 ``["t", epoch milliseconds]`` or ``["n"]`` for null; absent when ordering by ``id``, or when
 the value is too long for ``limits.CURSOR_MAX``: it is then read from the document by id), and
 ``f`` a fingerprint of the list (resource, entity, order_by, query, search) so a cursor can't be
-used with a different list. Cursors are opaque to clients: the format may change.
+used with a different list. The signature is a truncated HMAC-SHA256 of the payload with the
+server's secret (``seal.Seal``): a cursor the service did not issue, or one edited by a single bit,
+is refused before its payload is even decoded. Cursors are opaque to clients: the format may
+change.
 
 MongoDB orders null (and missing) before every value, so ascending lists start with the nulls
 and descending lists end with them; the keyset filter follows the same rule.
@@ -39,8 +42,9 @@ from ..domain.errors import DomainError
 from .compiler import Filter
 from .errors import QueryError
 from .fields import FIELDS, Document, Kind, storage_path, stored_number
+from .seal import Seal, b64
 
-VERSION = 1
+VERSION = 2
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MISSING = object()
 
@@ -134,22 +138,32 @@ def position_of(doc: Document, ordering: Ordering) -> Position:
 # -- encoding -------------------------------------------------------------------------------
 
 
-def encode_cursor(direction: Direction, position: Position, ordering: Ordering, fp: str) -> str:
+def encode_cursor(
+    direction: Direction, position: Position, ordering: Ordering, fp: str, seal: Seal
+) -> str:
     payload: dict[str, Any] = {"v": VERSION, "d": direction.value, "i": position.id, "f": fp}
     if ordering.path != "_id":
-        token = _encode({**payload, "k": _tag(position.value)})
+        token = seal.sign(_encode({**payload, "k": _tag(position.value)}))
         if len(token) <= CURSOR_MAX:
             return token
-    return _encode(payload)
+    return seal.sign(_encode(payload))
 
 
-def decode_cursor(token: str, direction: Direction, ordering: Ordering, fp: str) -> Cursor:
+def decode_cursor(
+    token: str, direction: Direction, ordering: Ordering, fp: str, seal: Seal
+) -> Cursor:
     """The cursor's position, or a ``CursorError`` for anything this list did not issue."""
     field = direction.field
+    payload = seal.open(token)
+    if payload is None:
+        raise CursorError("is not a cursor issued by this service", field)
     try:
-        data = json.loads(base64.b64decode(token + "=" * (-len(token) % 4), b"-_", validate=True))
+        data = json.loads(
+            base64.b64decode(payload + "=" * (-len(payload) % 4), b"-_", validate=True)
+        )
     except (ValueError, binascii.Error, RecursionError):
         raise CursorError("is not a cursor issued by this service", field) from None
+    # Signed by this service, so well-formed; checked all the same, as anything decoded is.
     if not (
         isinstance(data, dict)
         and data.get("v") == VERSION
@@ -157,6 +171,7 @@ def decode_cursor(token: str, direction: Direction, ordering: Ordering, fp: str)
         and isinstance(data.get("f"), str)
         and isinstance(data.get("i"), str)
         and 0 < len(data["i"]) <= ID_MAX
+        and _is_text(data["i"])
     ):
         raise CursorError("is not a cursor issued by this service", field)
     if data["f"] != fp:
@@ -177,8 +192,16 @@ def decode_cursor(token: str, direction: Direction, ordering: Ordering, fp: str)
 
 
 def _encode(payload: dict[str, Any]) -> str:
-    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    return b64(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def _is_text(value: str) -> bool:
+    """Whether ``value`` is Unicode text a database can store (no lone surrogates)."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _tag(value: Any) -> list[Any]:
@@ -201,7 +224,7 @@ def _untag(tagged: Any, kind: Kind) -> Any:
     if not (isinstance(tagged, list) and len(tagged) == 2):
         return _MISSING
     tag, raw = tagged
-    if tag == "s" and kind in (Kind.ID, Kind.STRING) and isinstance(raw, str):
+    if tag == "s" and kind in (Kind.ID, Kind.STRING) and isinstance(raw, str) and _is_text(raw):
         return raw
     if tag == "d" and kind is Kind.NUMBER and isinstance(raw, str):
         try:

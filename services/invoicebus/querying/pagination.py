@@ -25,6 +25,7 @@ from .cursors import (
     position_of,
 )
 from .fields import Document
+from .seal import Seal
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,9 @@ def page_query(base: Filter, ordering: Ordering, limit: int, cursor: Cursor | No
     )
 
 
-def assemble(fetched: list[Document], query: PageQuery, ordering: Ordering, fp: str) -> Page:
+def assemble(
+    fetched: list[Document], query: PageQuery, ordering: Ordering, fp: str, seal: Seal
+) -> Page:
     """The page (in list order) and its cursors, from what ``query`` fetched."""
     more_in_travel = len(fetched) > query.limit
     documents = fetched[: query.limit]
@@ -76,7 +79,7 @@ def assemble(fetched: list[Document], query: PageQuery, ordering: Ordering, fp: 
         return Page([], None, None)
 
     def cursor(direction: Direction, doc: Document) -> str:
-        return encode_cursor(direction, position_of(doc, ordering), ordering, fp)
+        return encode_cursor(direction, position_of(doc, ordering), ordering, fp, seal)
 
     # Travelling forwards, something precedes every page but the first (at least the document
     # the cursor came from); travelling backwards, something follows (the same document).
