@@ -59,6 +59,22 @@ OUTBOX_OLDEST_PENDING_AGE = Gauge(
     registry=COMMAND_SERVICE,
 )
 
+# -- the query service -----------------------------------------------------------------------
+
+LIST_REQUESTS = Counter(
+    "invoicebus_list_requests",
+    "List requests answered, by request and result (ok, or the error code of the refusal).",
+    ["request", "result"],
+    registry=QUERY_SERVICE,
+)
+QUERY_TIMEOUTS = Counter(
+    "invoicebus_query_timeouts",
+    "List requests answered query_timeout, by request and where their time went (waiting for"
+    " a slot, or in the database).",
+    ["request", "stage"],
+    registry=QUERY_SERVICE,
+)
+
 # -- every service's runtime -----------------------------------------------------------------
 
 CONSUMER_RESTARTS = Counter(

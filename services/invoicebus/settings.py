@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     #: Seconds a stopping service waits for in-flight messages before it exits.
     shutdown_timeout_seconds: float = Field(default=30.0, gt=0)
 
+    #: List requests: the time budget of the database reads of each (the server stops them at
+    #: what is left of it), how many run at once in one query service, in all and for one
+    #: entity, and how long one may wait for its turn (entity by entity) to run.
+    query_time_limit_ms: int = Field(default=2000, ge=1)
+    list_concurrency: int = Field(default=8, ge=1)
+    list_concurrency_per_entity: int = Field(default=1, ge=1)
+    list_wait_limit_ms: int = Field(default=10_000, ge=0)
     #: The key that signs list cursors; every query service replica needs the same one. Unset:
     #: a random key per process (cursors then die with the process), with a warning.
     cursor_secret: SecretStr | None = None

@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 from pymongo.errors import AutoReconnect
 
+from invoicebus import metrics
 from invoicebus.messaging import Envelope
 from invoicebus.queries import consumer as consumer_module
 from invoicebus.queries.consumer import QueryConsumer
+from invoicebus.queries.service import Reply
 from invoicebus_contracts import Resource
 
 
@@ -68,15 +70,21 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(consumer_module, "RETRY_SECONDS", 0.2)
 
 
+def counted(metric: Any, *labels: str) -> float:
+    return float(metric.labels(*labels)._value.get())
+
+
 async def test_answer_is_replied_then_acked() -> None:
-    messenger, message = await consume(FakeService((200, b'{"data": []}')))
+    before = counted(metrics.LIST_REQUESTS, "customer.list", "ok")
+    messenger, message = await consume(FakeService(Reply(200, b'{"data": []}')))
     ((envelope, status, body),) = messenger.replies
     assert (envelope.correlation_id, status, body) == ("c-1", 200, b'{"data": []}')
     assert message.settled == ["ack"]
+    assert counted(metrics.LIST_REQUESTS, "customer.list", "ok") == before + 1
 
 
 async def test_without_reply_to_it_is_acked_unanswered() -> None:
-    service = FakeService((200, b"{}"))
+    service = FakeService(Reply(200, b"{}"))
     messenger, message = await consume(service, reply_to=None)
     assert messenger.replies == [] and service.calls == 0
     assert message.settled == ["ack"]
@@ -104,7 +112,7 @@ async def test_a_reply_to_that_is_not_utf8_names_no_queue_it_is_acked_unanswered
 
 
 async def test_transient_failures_are_retried() -> None:
-    service = FakeService(AutoReconnect("down"), AutoReconnect("down"), (200, b"{}"))
+    service = FakeService(AutoReconnect("down"), AutoReconnect("down"), Reply(200, b"{}"))
     messenger, message = await consume(service)
     assert service.calls == 3
     assert [r[1] for r in messenger.replies] == [200]
@@ -137,3 +145,12 @@ async def test_stopping_hands_the_request_back() -> None:
     await consumer.consume(Resource.CUSTOMER, message)  # type: ignore[arg-type]
     assert messenger.replies == []
     assert message.settled == ["nack requeue=True"]
+
+
+async def test_a_query_timeout_is_counted_by_where_its_time_went() -> None:
+    reply = Reply(503, b"{}", "query_timeout", "waiting")
+    before = counted(metrics.QUERY_TIMEOUTS, "customer.list", "waiting")
+    messenger, message = await consume(FakeService(reply))
+    assert [r[1] for r in messenger.replies] == [503] and message.settled == ["ack"]
+    assert counted(metrics.QUERY_TIMEOUTS, "customer.list", "waiting") == before + 1
+    assert counted(metrics.LIST_REQUESTS, "customer.list", "query_timeout") >= 1

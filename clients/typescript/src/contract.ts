@@ -10,7 +10,8 @@ export type ErrorCode =
   | 'invalid_query'
   | 'invalid_cursor'
   | 'internal_error'
-  | 'unauthenticated';
+  | 'unauthenticated'
+  | 'query_timeout';
 
 /**
  * Per resource (the routing-key prefix): the create command body, the created resource, the list request, the list page and the rejected-event body; and the error body.

@@ -18,6 +18,7 @@ class ErrorCode(StrEnum):
     INVALID_CURSOR = "invalid_cursor"
     INTERNAL_ERROR = "internal_error"
     UNAUTHENTICATED = "unauthenticated"
+    QUERY_TIMEOUT = "query_timeout"
 
     @property
     def status(self) -> int:
@@ -38,11 +39,14 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.INVALID_CURSOR: 422,
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.UNAUTHENTICATED: 401,
+    # The service could not answer within its time budget; a narrower request can succeed.
+    ErrorCode.QUERY_TIMEOUT: 503,
 }
 _TYPE: dict[ErrorCode, str] = {
     ErrorCode.IDEMPOTENCY_CONFLICT: "idempotency_error",
     ErrorCode.INTERNAL_ERROR: "api_error",
     ErrorCode.UNAUTHENTICATED: "authentication_error",
+    ErrorCode.QUERY_TIMEOUT: "api_error",
 }
 
 

@@ -125,7 +125,7 @@ def header_schemas(topology: Topology) -> dict[str, Any]:
                     "type": "integer",
                     "enum": STATUSES,
                     "description": "HTTP-style status: 200 list, 201 created, 4xx refused,"
-                    " 500 internal error.",
+                    " 500 internal error, 503 no answer within the time budget.",
                 },
                 **trace_context,
             },

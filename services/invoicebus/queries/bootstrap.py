@@ -1,6 +1,7 @@
 """The query service's composition root: its parts, built from the dependencies it is given
 (the reader, the messenger, the entity lookups and API keys: adapters in the app, fakes in a
-test) and the settings that shape them (authorization, the cursor key)."""
+test) and the settings that shape them (authorization, the time budget, the slots, the cursor
+key)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ..tenancy import EntityLookups, Tenancy
 from .consumer import QueryConsumer
 from .ports import Reader
 from .service import QueryService
+from .slots import Slots
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +31,17 @@ def bootstrap(
 ) -> QueryConsumer:
     policy = Policy.of(settings)
     access = Access(policy, Tenancy(entities, cache_seconds=policy.cache_seconds), keys)
-    service = QueryService(reader, access, seal=cursor_seal(settings))
+    service = QueryService(
+        reader,
+        access,
+        seal=cursor_seal(settings),
+        slots=Slots(
+            settings.list_concurrency,
+            settings.list_concurrency_per_entity,
+            wait_seconds=settings.list_wait_limit_ms / 1000,
+        ),
+        time_limit_ms=settings.query_time_limit_ms,
+    )
     return QueryConsumer(service, messenger)
 
 

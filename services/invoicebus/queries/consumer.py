@@ -8,6 +8,7 @@ A query has no side effects, so the rules are simple:
 - Transient failure (database away): retry with backoff (``retrying.retry_transient``) for up
   to ``RETRY_SECONDS`` while the client waits, then answer ``internal_error`` (500) so it is
   not left hanging.
+- Over its time budget: the service answers ``query_timeout`` (503) at once, never retried.
 - Unexpected error (a bug): answer ``internal_error`` at once.
 - Shutting down mid-retry: hand the message back to the broker for another instance.
 """
@@ -21,9 +22,8 @@ from faststream.rabbit import RabbitMessage
 
 from invoicebus_contracts import ErrorCode, Resource, error_body
 from invoicebus_contracts.text import shown
-from invoicebus_contracts.wire import encode
 
-from .. import logcontext
+from .. import logcontext, metrics
 from ..adapters.rabbit.consuming import RabbitDelivery, envelope_from
 from ..messaging import Delivery, Envelope, Messenger, undecodable_error
 from ..retrying import Backoff, GaveUp, Shutdown, retry_transient
@@ -68,16 +68,18 @@ class QueryConsumer:
             logcontext.note(outcome="requeue")
             await delivery.nack(requeue=True)
             return
-        status, body = reply
-        logcontext.note(outcome=str(status))
-        log.debug("%s answered %d", resource.list_key, status)
-        await self.messenger.reply(envelope, status, body)
+        logcontext.note(outcome=str(reply.status))
+        log.debug("%s answered %d", resource.list_key, reply.status)
+        metrics.LIST_REQUESTS.labels(resource.list_key, reply.result).inc()
+        if reply.timeout_stage is not None:
+            metrics.QUERY_TIMEOUTS.labels(resource.list_key, reply.timeout_stage).inc()
+        await self.messenger.reply(envelope, reply.status, reply.body)
         await delivery.ack()
 
     async def answer(self, resource: Resource, envelope: Envelope) -> Reply | None:
         """The reply, or None when the service stops before it has one."""
         if refusal := undecodable_error(envelope):
-            return refusal.status, encode(refusal)
+            return Reply.refusing(refusal)
         try:
             return await retry_transient(
                 lambda: self.service.answer(resource, envelope),
@@ -97,5 +99,4 @@ class QueryConsumer:
 
 
 def _internal_error(message: str) -> Reply:
-    body = error_body(ErrorCode.INTERNAL_ERROR, message)
-    return body.status, encode(body)
+    return Reply.refusing(error_body(ErrorCode.INTERNAL_ERROR, message))

@@ -1,20 +1,30 @@
 """The way of one list request, as a straight line:
 
 sender and entity (``access``: who acts, ``x-entity-id`` or its default entity) → body →
-``ListRequest`` → compile
-``query`` + ``search`` → ``order_by`` → decode the cursor → fetch ``limit + 1`` documents
-(and count every match unless ``include_total_count`` is false) → the page and its cursors.
+``ListRequest`` → compile ``query`` + ``search`` → ``order_by`` → a slot (``slots``) → decode
+the cursor → fetch ``limit + 1`` documents (and count every match unless
+``include_total_count`` is false) → the page and its cursors.
 
 Every request is scoped to one entity, except ``entity.list``: entities are the tenants
 themselves, so it lists those granted to the sender (all of them for an admin, or with
 authorization off).
+
+Each request has a time budget, ``time_limit_ms``, for its database reads, from the moment it
+gets its slot (each read's server-side ``maxTimeMS`` is what is left of it); the wait for the
+slot is bounded on its own (``Slots.wait_seconds``), and not taken out of the budget: a tenant
+with many cheap requests in flight waits for its own slots, and its reads must not then be
+cut short for it. A request over either is answered ``query_timeout`` at once; it is never
+retried, so a costly request costs the database at most its budget, once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
-from typing import Any
+import math
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from invoicebus_contracts import (
     LIST_REPLY_MODELS,
@@ -44,27 +54,61 @@ from ..querying.errors import QueryError
 from ..querying.fields import GRANTS_PATH, public_fields
 from ..querying.pagination import assemble, page_query
 from ..querying.seal import Seal
-from .ports import Reader
+from .ports import QueryTimeout, Reader
+from .slots import NoSlot, Slots
 
-#: The status and body of a reply.
-Reply = tuple[int, bytes]
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes
+    #: ``ok``, or the error code of the refusal.
+    result: str = "ok"
+    #: Where the time of a ``query_timeout`` went (``QueryTimeout.stage``).
+    timeout_stage: str | None = None
+
+    @classmethod
+    def refusing(cls, body: ErrorBody, *, timeout_stage: str | None = None) -> Reply:
+        """The reply of an error body."""
+        return cls(body.status, encode(body), body.error.code.value, timeout_stage)
+
+
+class Budget:
+    """What is left of one request's time limit."""
+
+    def __init__(self, limit_ms: int) -> None:
+        self.limit_ms = limit_ms
+        self.deadline = time.monotonic() + limit_ms / 1000
+
+    def ms(self) -> int:
+        """What is left, for ``maxTimeMS``, where 0 would mean no limit at all: at least 1."""
+        return max(1, math.ceil((self.deadline - time.monotonic()) * 1000))
 
 
 class QueryService:
-    def __init__(self, reader: Reader, access: Access, *, seal: Seal) -> None:
+    def __init__(
+        self, reader: Reader, access: Access, *, seal: Seal, slots: Slots, time_limit_ms: int
+    ) -> None:
         self.reader = reader
         self.access = access
         self.seal = seal
+        self.slots = slots
+        self.time_limit_ms = time_limit_ms
 
     async def answer(self, resource: Resource, envelope: Envelope) -> Reply:
-        """The status and body of the reply to one list request."""
+        """The reply to one list request."""
         try:
             acting = await self.access.resolve(resource, envelope)
-            return 200, encode(await self.list(resource, envelope.body, acting))
+            return Reply(200, encode(await self.list(resource, envelope.body, acting)))
         except InvalidMessage as exc:
-            return _error(exc.body)
+            return Reply.refusing(exc.body)
+        except QueryTimeout as exc:
+            return Reply.refusing(exc.to_body(), timeout_stage=exc.stage)
         except DomainError as exc:
-            return _error(exc.to_body())
+            return Reply.refusing(exc.to_body())
 
     async def list(self, resource: Resource, body: bytes, acting: Acting) -> ListReply[Any]:
         request = _parse_request(body)
@@ -73,14 +117,23 @@ class QueryService:
         scope, owned = _scope(acting)
         fp = fingerprint(resource, scope, ordering, compiled.canonical)
         base = compiled.filter if owned is None else and_(owned, compiled.filter)
-        cursor = await self._cursor(resource, request, base, ordering, fp)
-
-        query = page_query(base, ordering, request.limit, cursor)
-        find = self.reader.find(resource, query.filter, query.sort, query.fetch)
-        if request.include_total_count:
-            fetched, total = await asyncio.gather(find, self.reader.count(resource, base))
-        else:
-            fetched, total = await find, -1
+        try:
+            async with self.slots.slot(scope or ""):
+                budget = Budget(self.time_limit_ms)
+                cursor = await self._cursor(resource, request, base, ordering, fp, budget)
+                query = page_query(base, ordering, request.limit, cursor)
+                find = self.reader.find(
+                    resource, query.filter, query.sort, query.fetch, time_limit_ms=budget.ms()
+                )
+                if request.include_total_count:
+                    count = self.reader.count(resource, base, time_limit_ms=budget.ms())
+                    fetched, total = await _both(find, count)
+                else:
+                    fetched, total = await find, -1
+        except NoSlot:
+            raise QueryTimeout("waiting", round(self.slots.wait_seconds * 1000)) from None
+        except QueryTimeout as exc:
+            raise QueryTimeout(exc.stage, self.time_limit_ms) from None
         page = assemble(fetched, query, ordering, fp, self.seal)
         return LIST_REPLY_MODELS[resource](
             data=[public_fields(doc) for doc in page.documents],
@@ -93,7 +146,13 @@ class QueryService:
         )
 
     async def _cursor(
-        self, resource: Resource, request: ListRequest, base: Filter, ordering: Ordering, fp: str
+        self,
+        resource: Resource,
+        request: ListRequest,
+        base: Filter,
+        ordering: Ordering,
+        fp: str,
+        budget: Budget,
     ) -> Cursor | None:
         if request.next_cursor and request.prev_cursor:
             raise CursorError("send next_cursor or prev_cursor, not both", "prev_cursor")
@@ -107,7 +166,10 @@ class QueryService:
             return cursor
         # The sort value was too long to travel in the cursor: read it from its document.
         doc = await self.reader.find_one(
-            resource, and_(base, {"_id": cursor.position.id}), [ordering.path]
+            resource,
+            and_(base, {"_id": cursor.position.id}),
+            [ordering.path],
+            time_limit_ms=budget.ms(),
         )
         if doc is None:
             raise CursorError(
@@ -145,5 +207,11 @@ def _parse_request(body: bytes) -> ListRequest:
         raise
 
 
-def _error(body: ErrorBody) -> Reply:
-    return body.status, encode(body)
+async def _both(first: Awaitable[T], second: Awaitable[U]) -> tuple[T, U]:
+    """Both results, awaited together; if either fails, its error once both are done (so
+    neither read outlives the slot it runs under)."""
+    a, b = await asyncio.gather(first, second, return_exceptions=True)
+    for outcome in (a, b):
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return a, b  # type: ignore[return-value]  # both are results here

@@ -12,18 +12,27 @@ whole filter, which is correct, if slower. MongoDB itself needs no such help.
 
 Filters come in and documents go out as plain Python values (``querying/``'s); the BSON
 conversion is ``documents.py``'s.
+
+Every read carries ``maxTimeMS``: the server stops it at the time limit and answers
+``MaxTimeMSExpired`` (code 50), which the driver raises as ``ExecutionTimeout`` and which is
+the port's ``QueryTimeout`` here. (Elsewhere code 50 is a transient failure worth a retry; a
+list over its budget is not: it would be just as costly again.)
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ExecutionTimeout
 
 from invoicebus_contracts import Resource
 
+from ...queries.ports import QueryTimeout
 from ...querying.compiler import Filter
 from ...querying.fields import FIELDS, Document, storage_path
 from . import documents, grants, outbox
@@ -76,34 +85,55 @@ class Reader:
                 await coll.create_indexes(models)
 
     async def find(
-        self, resource: Resource, filter: Filter, sort: list[tuple[str, int]], limit: int
+        self,
+        resource: Resource,
+        filter: Filter,
+        sort: list[tuple[str, int]],
+        limit: int,
+        *,
+        time_limit_ms: int,
     ) -> list[Document]:
-        cursor = await self._find(resource, filter, sort, limit)
-        return [from_bson(doc) async for doc in cursor]
+        async with _time_limited():
+            cursor = await self._find(resource, filter, sort, limit, time_limit_ms)
+            return [from_bson(doc) async for doc in cursor]
 
     async def explain(
         self, resource: Resource, filter: Filter, sort: list[tuple[str, int]], limit: int
     ) -> dict[str, Any]:
         """The server's plan for ``find`` with the same arguments."""
-        return await (await self._find(resource, filter, sort, limit)).explain()
+        return await (await self._find(resource, filter, sort, limit, None)).explain()
 
-    async def count(self, resource: Resource, filter: Filter) -> int:
+    async def count(self, resource: Resource, filter: Filter, *, time_limit_ms: int) -> int:
         coll = collection(self.db, resource)
         hint = await self._hint(resource, [("_id", ASCENDING)], filter)
-        return await coll.count_documents(to_bson(filter), **hint)
+        async with _time_limited():
+            return await coll.count_documents(to_bson(filter), maxTimeMS=time_limit_ms, **hint)
 
     async def find_one(
-        self, resource: Resource, filter: Filter, fields: list[str]
+        self, resource: Resource, filter: Filter, fields: list[str], *, time_limit_ms: int
     ) -> Document | None:
-        doc = await collection(self.db, resource).find_one(to_bson(filter), projection=fields)
+        async with _time_limited():
+            doc = await collection(self.db, resource).find_one(
+                to_bson(filter), projection=fields, max_time_ms=time_limit_ms
+            )
         return None if doc is None else from_bson(doc)
 
     async def _find(
-        self, resource: Resource, filter: Filter, sort: list[tuple[str, int]], limit: int
+        self,
+        resource: Resource,
+        filter: Filter,
+        sort: list[tuple[str, int]],
+        limit: int,
+        time_limit_ms: int | None,
     ) -> AsyncCursor[Document]:
         hint = await self._hint(resource, sort, filter)
         return collection(self.db, resource).find(
-            to_bson(filter), projection=_INTERNAL, sort=sort, limit=limit, **hint
+            to_bson(filter),
+            projection=_INTERNAL,
+            sort=sort,
+            limit=limit,
+            max_time_ms=time_limit_ms,
+            **hint,
         )
 
     async def is_secantus(self) -> bool:
@@ -122,3 +152,12 @@ class Reader:
             return {}
         path = sort[0][0]
         return {"hint": list_index_keys(resource, "id" if path == "_id" else path)}
+
+
+@asynccontextmanager
+async def _time_limited() -> AsyncIterator[None]:
+    """The server's ``MaxTimeMSExpired`` as the port's ``QueryTimeout``."""
+    try:
+        yield
+    except ExecutionTimeout:
+        raise QueryTimeout("database") from None
