@@ -181,6 +181,7 @@ async def run(args: argparse.Namespace, work: Path) -> list[str]:
                 "INVOICEBUS_PREFIX": topology.prefix,
                 "INVOICEBUS_COMMAND_HTTP_PORT": "0",
                 "INVOICEBUS_QUERY_HTTP_PORT": "0",
+                **dict(setting.split("=", 1) for setting in args.setting),
             }
         )
         servers = [
@@ -224,7 +225,8 @@ async def run(args: argparse.Namespace, work: Path) -> list[str]:
         f" load average (1 min) {os.getloadavg()[0]:.2f} at the end.",
         f"Tenant A: {args.customers} customers and {args.adversarial} adversarial ones;"
         f" tenant B: {args.others}. Attack: {args.attackers} clients of A, each sending"
-        f' `{{"search": "a"*199 + "b", "limit": 100}}` in a loop for {args.seconds} s.',
+        f' `{{"search": "a"*199 + "b", "limit": 100}}` in a loop for {args.seconds} s.'
+        f" Settings: {' '.join(args.setting) or 'the defaults'}.",
         "",
         "| phase, request | answered | p50 ms | p99 ms | max ms | statuses |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -246,6 +248,13 @@ def main() -> None:
     parser.add_argument("--attackers", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=90.0)
     parser.add_argument("--idle-seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="INVOICEBUS_NAME=VALUE",
+        help="a setting of both services (repeatable); the default is the services' own",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
     args = parser.parse_args()
     if args.quick:
