@@ -83,3 +83,11 @@ CONSUMER_RESTARTS = Counter(
     ["queue"],
     registry=RUNTIME,
 )
+UNDELIVERABLE_REPLIES = Counter(
+    "invoicebus_undeliverable_replies",
+    "Replies the broker refused or that could not be sent in time (the reply_to queue is full,"
+    " or refuses publishes); the request was settled all the same. A runtime series: both"
+    " services answer requests.",
+    ["request"],
+    registry=RUNTIME,
+)

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     #: a random key per process (cursors then die with the process), with a warning.
     cursor_secret: SecretStr | None = None
 
+    #: Readiness: a consumer whose queue has had messages ready for this long, while it
+    #: settled none of its messages, is stalled and /readyz says so.
+    stall_seconds: float = Field(default=60.0, gt=0)
+
     #: HTTP port for /healthz, /readyz and /metrics (0 disables the HTTP server).
     command_http_port: int = Field(default=8081, ge=0, le=65535)
     query_http_port: int = Field(default=8082, ge=0, le=65535)

@@ -88,6 +88,7 @@ async def test_both_services_serve_health_readiness_and_metrics(
             assert await wait_status(service, "/healthz", 200) == b"ok\n"
             assert await wait_status(service, "/readyz", 200) == {
                 "ready": True, "running": True, "dependencies": True, "consumers": True,
+                "progress": True,
             }  # fmt: skip
 
         async with RawClient(servers.amqp_url, prefix) as client:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from aio_pika.exceptions import DeliveryError
+from pamqp.commands import Basic
 from pymongo.errors import AutoReconnect
 
 from invoicebus import metrics
@@ -31,10 +34,16 @@ class FakeService:
 
 
 class FakeMessenger:
-    def __init__(self) -> None:
+    def __init__(self, refuse: BaseException | None = None, stall: bool = False) -> None:
         self.replies: list[tuple[Envelope, int, bytes]] = []
+        self.refuse = refuse
+        self.stall = stall
 
     async def reply(self, envelope: Envelope, status: int, body: bytes) -> None:
+        if self.stall:
+            await asyncio.Event().wait()  # a confirm that never comes
+        if self.refuse is not None:
+            raise self.refuse
         self.replies.append((envelope, status, body))
 
 
@@ -55,9 +64,12 @@ class FakeMessage:
 
 
 async def consume(
-    service: FakeService, reply_to: str | None = "amq.rabbitmq.reply-to", **properties: Any
+    service: FakeService,
+    reply_to: str | None = "amq.rabbitmq.reply-to",
+    messenger: FakeMessenger | None = None,
+    **properties: Any,
 ) -> Any:
-    messenger = FakeMessenger()
+    messenger = messenger or FakeMessenger()
     message = FakeMessage(reply_to, **properties)
     await QueryConsumer(service, messenger).consume(Resource.CUSTOMER, message)  # type: ignore[arg-type]
     return messenger, message
@@ -68,6 +80,7 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(consumer_module, "BACKOFF_START", 0.001)
     monkeypatch.setattr(consumer_module, "BACKOFF_MAX", 0.002)
     monkeypatch.setattr(consumer_module, "RETRY_SECONDS", 0.2)
+    monkeypatch.setattr(consumer_module, "REPLY_TIMEOUT_SECONDS", 0.05)
 
 
 def counted(metric: Any, *labels: str) -> float:
@@ -145,6 +158,23 @@ async def test_stopping_hands_the_request_back() -> None:
     await consumer.consume(Resource.CUSTOMER, message)  # type: ignore[arg-type]
     assert messenger.replies == []
     assert message.settled == ["nack requeue=True"]
+
+
+@pytest.mark.parametrize(
+    "messenger",
+    [
+        FakeMessenger(refuse=DeliveryError(None, Basic.Nack(delivery_tag=1))),
+        FakeMessenger(stall=True),
+    ],
+    ids=["refused", "never confirmed"],
+)
+async def test_an_undeliverable_reply_is_counted_and_the_request_settled(
+    messenger: FakeMessenger,
+) -> None:
+    before = counted(metrics.UNDELIVERABLE_REPLIES, "customer.list")
+    _, message = await consume(FakeService(Reply(200, b"{}")), messenger=messenger)
+    assert message.settled == ["ack"]
+    assert counted(metrics.UNDELIVERABLE_REPLIES, "customer.list") == before + 1
 
 
 async def test_a_query_timeout_is_counted_by_where_its_time_went() -> None:

@@ -2,6 +2,11 @@
 
 A query has no side effects, so the rules are simple:
 - Answered (a page or an error reply): ack.
+- The reply is best effort: a ``reply_to`` that refuses it (a full queue that rejects
+  publishes), or a broker that does not confirm it within ``REPLY_TIMEOUT_SECONDS``, is counted
+  (``invoicebus_undeliverable_replies_total``) and logged, and the request is acked all the
+  same: it changed nothing, and holding it (or retrying the reply) would only hold a prefetch
+  slot that other clients' requests need.
 - No ``reply_to`` (or one that is not UTF-8): nobody can be answered; ack and log (nothing to
   keep: it changed nothing).
 - Properties or header names that are not UTF-8: answer ``validation_error`` (422).
@@ -15,8 +20,10 @@ A query has no side effects, so the rules are simple:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 
 from faststream.rabbit import RabbitMessage
 
@@ -24,6 +31,7 @@ from invoicebus_contracts import ErrorCode, Resource, error_body
 from invoicebus_contracts.text import shown
 
 from .. import logcontext, metrics
+from ..adapters.errors import is_transient
 from ..adapters.rabbit.consuming import RabbitDelivery, envelope_from
 from ..messaging import Delivery, Envelope, Messenger, undecodable_error
 from ..retrying import Backoff, GaveUp, Shutdown, retry_transient
@@ -34,6 +42,8 @@ log = logging.getLogger(__name__)
 RETRY_SECONDS = 10.0
 BACKOFF_START = 0.2
 BACKOFF_MAX = 2.0
+#: How long a reply may take to be confirmed by the broker before it counts as undeliverable.
+REPLY_TIMEOUT_SECONDS = 5.0
 
 
 class QueryConsumer:
@@ -61,20 +71,37 @@ class QueryConsumer:
                 resource.list_key,
                 envelope.correlation_id and shown(envelope.correlation_id),
             )
-            await delivery.ack()
+            await _settle(delivery.ack(), envelope)
             return
         reply = await self.answer(resource, envelope)
         if reply is None:
             logcontext.note(outcome="requeue")
-            await delivery.nack(requeue=True)
+            await _settle(delivery.nack(requeue=True), envelope)
             return
         logcontext.note(outcome=str(reply.status))
         log.debug("%s answered %d", resource.list_key, reply.status)
         metrics.LIST_REQUESTS.labels(resource.list_key, reply.result).inc()
         if reply.timeout_stage is not None:
             metrics.QUERY_TIMEOUTS.labels(resource.list_key, reply.timeout_stage).inc()
-        await self.messenger.reply(envelope, reply.status, reply.body)
-        await delivery.ack()
+        await self.send(resource, envelope, reply)
+        await _settle(delivery.ack(), envelope)
+
+    async def send(self, resource: Resource, envelope: Envelope, reply: Reply) -> None:
+        """The reply, best effort: a failure is counted and logged, never raised."""
+        try:
+            await asyncio.wait_for(
+                self.messenger.reply(envelope, reply.status, reply.body), REPLY_TIMEOUT_SECONDS
+            )
+        except Exception as exc:
+            metrics.UNDELIVERABLE_REPLIES.labels(resource.list_key).inc()
+            log.warning(
+                "reply to %s (correlation_id %s, reply_to %r) was not delivered (%r); the"
+                " request is settled all the same",
+                resource.list_key,
+                envelope.correlation_id and shown(envelope.correlation_id),
+                envelope.reply_address,
+                exc,
+            )
 
     async def answer(self, resource: Resource, envelope: Envelope) -> Reply | None:
         """The reply, or None when the service stops before it has one."""
@@ -96,6 +123,20 @@ class QueryConsumer:
         except Exception:
             log.exception("unexpected error on %s", resource.list_key)
             return _internal_error("internal error while listing; please retry")
+
+
+async def _settle(settling: Awaitable[None], envelope: Envelope) -> None:
+    """Ack or nack; a channel lost meanwhile is no error (the broker redelivers the request)."""
+    try:
+        await settling
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        log.warning(
+            "could not settle %s (%r)",
+            envelope.correlation_id and shown(envelope.correlation_id),
+            exc,
+        )
 
 
 def _internal_error(message: str) -> Reply:

@@ -6,6 +6,7 @@ around it. One concern per module:
 - ``service``: connecting (broker and MongoDB, as one ``Connections`` object) and assembling a
   service's FastStream app with its start and stop hooks;
 - ``readiness``: whether the service can do its work (broker and database answer);
+- ``progress``: whether each consumer settles its messages while its queue has some waiting;
 - ``watchdog``: restarts subscribers left without a consumer (FastStream issue #2758);
 - ``http``: ``/healthz``, ``/readyz`` and ``/metrics``;
 - ``process``: running a service until SIGTERM/SIGINT and stopping it gracefully;

@@ -18,8 +18,9 @@ from faststream.rabbit import RabbitBroker
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from prometheus_client import generate_latest as prometheus_text
 
+from .progress import Progress, stalled_queues
 from .readiness import Readiness
-from .watchdog import dead_consumers
+from .watchdog import dead_consumers, queue_names
 
 # The package's logger, as before runtime.py was split: operators (and tests) look for it.
 log = logging.getLogger(__package__)
@@ -35,7 +36,11 @@ class Phase:
 
 
 def health_app(
-    broker: RabbitBroker, ready: Readiness, phase: Phase, registries: Sequence[CollectorRegistry]
+    broker: RabbitBroker,
+    ready: Readiness,
+    phase: Phase,
+    registries: Sequence[CollectorRegistry],
+    progress: Progress,
 ) -> AsgiFastStream:
     """The three endpoints; ``/metrics`` shows every registry of ``registries``."""
 
@@ -46,14 +51,21 @@ def health_app(
     @get(include_in_schema=False)
     async def readyz(scope: Scope) -> AsgiResponse:
         dead = await dead_consumers(broker) if phase.running else []
+        dependencies = phase.running and await ready()
+        stalled = (
+            await stalled_queues(broker, progress, queue_names(broker)) if dependencies else []
+        )
         checks: dict[str, Any] = {
             "running": phase.running,
-            "dependencies": phase.running and await ready(),
+            "dependencies": dependencies,
             "consumers": phase.running and not dead,
+            "progress": phase.running and not stalled,
         }
         if dead:
             checks["queues_without_consumer"] = dead
-        ok = checks["running"] and checks["dependencies"] and checks["consumers"]
+        if stalled:
+            checks["stalled_queues"] = stalled
+        ok = all(checks[k] for k in ("running", "dependencies", "consumers", "progress"))
         return AsgiResponse(
             json.dumps({"ready": ok, **checks}).encode(),
             status_code=200 if ok else 503,

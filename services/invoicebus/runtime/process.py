@@ -48,7 +48,7 @@ async def serve(service: Service, *, http_port: int) -> None:
         if http_port:
             ready = readiness(broker, connections.mongo)
             registries = [connections.broker_metrics, metrics.RUNTIME, service.metrics]
-            endpoints = health_app(broker, ready, phase, registries)
+            endpoints = health_app(broker, ready, phase, registries, connections.progress)
             http = HttpServer(endpoints, connections.settings.http_host, http_port)
             await http.start()
         try:

@@ -31,6 +31,7 @@ from ..querying.fields import Document
 from ..settings import Settings
 from . import tracing
 from .broker import broker_metrics, make_broker
+from .progress import Progress
 
 Hook = Callable[[], Awaitable[None]]
 
@@ -44,6 +45,8 @@ class Connections:
     #: The broker's message metrics (FastStream's middleware); /metrics serves them.
     broker_metrics: CollectorRegistry
     mongo: AsyncMongoClient[Document]
+    #: What the consumers settled, and when: /readyz tells a stalled consumer by it.
+    progress: Progress
 
     @property
     def db(self) -> AsyncDatabase[Document]:
@@ -54,7 +57,12 @@ class Connections:
         settings = self.settings
         declarations = settings.topology.declarations(settings.delivery_limit)
         subscribe_each(
-            self.broker, declarations, queues, prefetch=settings.prefetch, consume=consume
+            self.broker,
+            declarations,
+            queues,
+            prefetch=settings.prefetch,
+            consume=consume,
+            settled=self.progress.settled,
         )
 
 
@@ -65,7 +73,7 @@ def connect(settings: Settings, *, service: str, logger: logging.Logger) -> Conn
     registry = broker_metrics()
     broker = make_broker(settings, service=service, logger=logger, metrics=registry)
     mongo = mongo_client.connect(settings.mongodb_url, tracing.mongo_listeners())
-    return Connections(settings, broker, registry, mongo)
+    return Connections(settings, broker, registry, mongo, Progress(settings.stall_seconds))
 
 
 class Service:

@@ -49,6 +49,11 @@ def subscribers(broker: RabbitBroker) -> Iterator[RabbitSubscriber]:
             yield subscriber
 
 
+def queue_names(broker: RabbitBroker) -> list[str]:
+    """The queues the broker's subscribers consume."""
+    return [s.queue.name for s in subscribers(broker)]
+
+
 async def dead_consumers(broker: RabbitBroker) -> list[str]:
     """Names of the queues whose subscriber has no consumer on the broker right now."""
     return [s.queue.name for s in subscribers(broker) if not await consumer_alive(s)]

@@ -137,9 +137,11 @@ def subscribe_each(
     *,
     prefetch: int,
     consume: Consume,
+    settled: Callable[[str], None] = lambda queue: None,
 ) -> None:
     """One subscriber per queue (by name, as ``declarations`` has it, bound to its exchange):
-    raw bytes in, acks left to ``consume``, no automatic reply.
+    raw bytes in, acks left to ``consume``, no automatic reply. ``settled(queue)`` is told of
+    each message ``consume`` settled (acked, nacked or rejected): the consumer's progress.
 
     They share a channel whose prefetch window bounds the messages each consumer holds at once;
     without one the broker pushes a whole backlog and every message is handled concurrently.
@@ -158,7 +160,11 @@ def subscribe_each(
             decoder=raw_body,
         )
         async def handle(body: bytes, msg: RabbitMessage) -> None:
-            await consume(resource, msg)
+            try:
+                await consume(resource, msg)
+            finally:
+                if msg.committed is not None:
+                    settled(name)
 
     for resource, name in queues.items():
         bind(resource, name)
