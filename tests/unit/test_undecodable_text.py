@@ -105,6 +105,20 @@ def test_a_dead_letter_shows_every_undecodable_value_escaped_and_replays_the_ori
     assert again.headers == {f"k{FF}": b"\xfe"}
 
 
+def test_a_dead_letter_with_header_values_of_every_amqp_type_is_printable() -> None:
+    """A command refused for its x-entity-id (a decimal, a table, void...) is dead-lettered
+    with that header as it came; the dead-letter tools still show it as JSON."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    values = {"d": Decimal("12.50"), "t": {"n": [1, True, None]}, "v": None, "f": 1.5,
+              "ts": datetime(2026, 1, 1, tzinfo=UTC)}  # fmt: skip
+    letter = dead_letter(incoming(headers={"x-entity-id": Decimal("1.25"), **values}))
+    printed = json.loads(json.dumps(letter.as_dict()))
+    assert printed["headers"]["x-entity-id"] == "1.25"
+    assert printed["headers"]["d"] == "12.50" and printed["headers"]["t"] == {"n": [1, True, None]}
+
+
 def test_an_event_shows_undecodable_values_escaped() -> None:
     event = event_from(
         incoming(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage
@@ -50,8 +51,8 @@ def json_or_text(body: bytes) -> Any:
 
 
 def jsonable(value: Any) -> Any:
-    """A header table (``x-death`` and the like) with bytes, text that is not UTF-8 and
-    timestamps made JSON-friendly."""
+    """A header table (``x-death`` and the like) with bytes, text that is not UTF-8,
+    timestamps and AMQP decimals made JSON-friendly (a decimal as its exact digits)."""
     if isinstance(value, dict):
         return {shown(str(k)): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -60,6 +61,8 @@ def jsonable(value: Any) -> Any:
         return shown(value)
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
     return value
 
 
