@@ -25,9 +25,10 @@ import pytest
 from invoicebus import metrics
 from invoicebus.adapters.mongo.client import connect
 from invoicebus.settings import Settings
-from invoicebus_client.topology import declare_topology, delete_topology
+from invoicebus_client.topology import declare_topology
 from invoicebus_contracts import Customer, Resource, limits
 from tests.support.amqp import RawClient, Reply
+from tests.support.cleanup import remove_run
 from tests.support.listing import customer, seed
 
 SEARCH = {"search": "a" * (limits.SEARCH_MAX - 1) + "b", "limit": limits.LIST_LIMIT_MAX}
@@ -99,11 +100,8 @@ async def tenants(settings: Settings) -> AsyncIterator[Tenants]:
     finally:
         for app in apps:
             await app.stop()
-        await mongo.drop_database(own.database)
         await mongo.close()
-        connection = await aio_pika.connect(own.amqp_url)
-        async with connection:
-            await delete_topology(await connection.channel(), own.topology)
+        await remove_run(own.amqp_url, own.mongodb_url, prefix, own.database)
 
 
 def timeouts(stage: str) -> float:

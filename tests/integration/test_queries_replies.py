@@ -19,15 +19,15 @@ import aio_pika
 import pytest
 
 from invoicebus import metrics
-from invoicebus.adapters.mongo.client import connect
 from invoicebus.messaging import Delivery, Envelope
 from invoicebus.queries.consumer import QueryConsumer
 from invoicebus.runtime.http import HttpServer, Phase, health_app
 from invoicebus.runtime.readiness import readiness
 from invoicebus.settings import Settings
-from invoicebus_client.topology import declare_topology, delete_topology
+from invoicebus_client.topology import declare_topology
 from invoicebus_contracts import Resource
 from tests.support.amqp import RawClient
+from tests.support.cleanup import remove_run
 
 REQUESTS = 20
 
@@ -132,12 +132,7 @@ async def stuck_service(
         await http.stop()
         await service.app.stop()
         assert own.mongodb_url
-        mongo = connect(own.mongodb_url)
-        await mongo.drop_database(own.database)
-        await mongo.close()
-        connection = await aio_pika.connect(own.amqp_url)
-        async with connection:
-            await delete_topology(await connection.channel(), own.topology)
+        await remove_run(own.amqp_url, own.mongodb_url, prefix, own.database)
 
 
 async def readyz(address: str) -> tuple[int, dict[str, Any]]:

@@ -15,12 +15,12 @@ from typing import Any, TypeVar
 
 import aio_pika
 
-from invoicebus.adapters.mongo.client import connect
 from invoicebus.runtime.service import Service
 from invoicebus.runtime.watchdog import dead_consumers
 from invoicebus.settings import Settings
-from invoicebus_client.topology import declare_topology, delete_topology
+from invoicebus_client.topology import declare_topology
 from tests.support.amqp import RawClient, Reply
+from tests.support.cleanup import remove_run
 
 T = TypeVar("T")
 ABSENT = object()  # no x-entity-id header at all
@@ -192,13 +192,8 @@ def running(settings: Settings, say: Callable[[str], None]) -> Iterator[Services
         await found.client.__aexit__()
         for service in found.services:
             await service.app.stop()
-        connection = await aio_pika.connect(own.amqp_url)
-        async with connection:
-            await delete_topology(await connection.channel(), own.topology)
         assert own.mongodb_url
-        mongo = connect(own.mongodb_url)
-        await mongo.drop_database(own.database)
-        await mongo.close()
+        await remove_run(own.amqp_url, own.mongodb_url, prefix, own.database)
 
     found = call(start())
     stopping = asyncio.Event()
