@@ -74,6 +74,18 @@ def test_customer_refusals_name_the_field(body: dict[str, Any], loc: list[str]) 
     assert str(loc[0]) in error["message"]
 
 
+def test_validator_messages_reach_clients_without_pydantic_wording() -> None:
+    body = b'{"name": "X", "email": "nope", "country_code": "XX", "metadata": {"a.b": "v"}}'
+    error = refused(CreateCustomer, body)
+    messages = [error["message"], *(d["msg"] for d in error["errors"])]
+    assert not [m for m in messages if "Value error" in m or "Assertion failed" in m], messages
+    assert (
+        error["message"]
+        == "invalid email, country_code, metadata: value is not a valid email address"
+    )
+    assert error["errors"][1]["msg"].startswith("must be an ISO 3166-1 alpha-2 country code")
+
+
 def test_metadata_limits_are_inclusive() -> None:
     body = {"name": "X", "metadata": {f"{i:040d}": "v" * 250 for i in range(50)}}
     assert len(parse(CreateCustomer, json.dumps(body).encode()).metadata) == 50

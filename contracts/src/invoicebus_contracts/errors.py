@@ -91,9 +91,22 @@ class Rejected(BaseModel):
     error: Error
 
 
+#: What pydantic puts before the text of an exception raised in a validator; the message is
+#: the contract's own, so clients see it without pydantic's wording.
+_PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def _message(msg: str) -> str:
+    for prefix in _PYDANTIC_PREFIXES:
+        if msg.startswith(prefix):
+            return msg[len(prefix) :]
+    return msg
+
+
 def details_from_pydantic(errors: list[Any]) -> list[ErrorDetail]:
-    """Turn ``ValidationError.errors()`` into contract error details (no input echo)."""
+    """Turn ``ValidationError.errors()`` into contract error details (no input echo, and no
+    "Value error, " prefix before the validators' own messages)."""
     return [
-        ErrorDetail(loc=[p for p in e["loc"] if isinstance(p, str | int)], msg=e["msg"])
+        ErrorDetail(loc=[p for p in e["loc"] if isinstance(p, str | int)], msg=_message(e["msg"]))
         for e in errors
     ]
