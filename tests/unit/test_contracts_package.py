@@ -26,3 +26,34 @@ def test_importing_contracts_loads_no_service_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_every_public_name_loads_and_is_declared_once_for_type_checkers_and_at_runtime() -> None:
+    import ast
+
+    import invoicebus_contracts
+
+    tree = ast.parse(Path(invoicebus_contracts.__file__).read_text())
+    checked = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+        for imp in node.body
+        if isinstance(imp, ast.ImportFrom)
+        for alias in imp.names
+    }
+    lazy = set(invoicebus_contracts._MODULES)
+    assert checked == lazy == set(invoicebus_contracts.__all__)
+    for name in invoicebus_contracts.__all__:
+        assert getattr(invoicebus_contracts, name) is not None
+
+
+def test_the_topology_loads_without_pydantic() -> None:
+    code = (
+        "import sys\n"
+        "from invoicebus_contracts import Resource, Topology\n"
+        "Topology('x').declarations()\n"
+        "print(','.join(m for m in sys.modules if m.split('.')[0] == 'pydantic'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -53,16 +53,49 @@ export interface Contract {
  * ``entity.create``: the business that issues invoices; owns customers, taxes and items.
  */
 export interface CreateEntity {
+  /**
+   * Name, as it appears on invoices
+   */
   name: string;
+  /**
+   * Email address
+   */
   email?: string | null;
+  /**
+   * Tax (VAT) number
+   */
   tax_number?: string | null;
+  /**
+   * Street address
+   */
   address?: string | null;
+  /**
+   * Second address line
+   */
   address_2?: string | null;
+  /**
+   * Postal code
+   */
   post_code?: string | null;
+  /**
+   * City
+   */
   city?: string | null;
+  /**
+   * State or region
+   */
   state?: string | null;
+  /**
+   * Country name
+   */
   country?: string | null;
+  /**
+   * ISO 3166-1 alpha-2 country code, e.g. SI
+   */
   country_code?: string | null;
+  /**
+   * Your own string keys and values, e.g. a CRM id
+   */
   metadata?: {
     [k: string]: string;
   };
@@ -136,16 +169,49 @@ export interface ErrorDetail {
  * ``customer.create`` (``POST /customers``).
  */
 export interface CreateCustomer {
+  /**
+   * Name, as it appears on invoices
+   */
   name: string;
+  /**
+   * Email address
+   */
   email?: string | null;
+  /**
+   * Tax (VAT) number
+   */
   tax_number?: string | null;
+  /**
+   * Street address
+   */
   address?: string | null;
+  /**
+   * Second address line
+   */
   address_2?: string | null;
+  /**
+   * Postal code
+   */
   post_code?: string | null;
+  /**
+   * City
+   */
   city?: string | null;
+  /**
+   * State or region
+   */
   state?: string | null;
+  /**
+   * Country name
+   */
   country?: string | null;
+  /**
+   * ISO 3166-1 alpha-2 country code, e.g. SI
+   */
   country_code?: string | null;
+  /**
+   * Your own string keys and values, e.g. a CRM id
+   */
   metadata?: {
     [k: string]: string;
   };
@@ -182,6 +248,9 @@ export interface CreateTax {
    * Percent, 0..100, e.g. 22 or 9.5
    */
   rate: number;
+  /**
+   * Name, e.g. VAT 22%
+   */
   name?: string | null;
   /**
    * Unique per entity, e.g. standard
@@ -205,7 +274,13 @@ export interface ListReplyTax {
  * ``item.create`` (``POST /items``), plus ``unit``.
  */
 export interface CreateItem {
+  /**
+   * Name, as it appears on invoices
+   */
   name: string;
+  /**
+   * Longer description
+   */
   description?: string | null;
   /**
    * Net unit price
@@ -216,6 +291,8 @@ export interface CreateItem {
    */
   gross_price?: number | null;
   /**
+   * Taxes by rate or classification
+   *
    * @maxItems 10
    */
   taxes?: TaxRef[];
@@ -225,7 +302,13 @@ export interface CreateItem {
    * @maxItems 10
    */
   tax_ids?: string[];
+  /**
+   * Unit of sale, e.g. piece or hour
+   */
   unit?: string | null;
+  /**
+   * Your own string keys and values, e.g. a SKU
+   */
   metadata?: {
     [k: string]: string;
   };

@@ -57,17 +57,21 @@ def _field_errors(
 class PartyFields(Command):
     """Name, contact, address and tax fields shared by entities and customers."""
 
-    name: Name
-    email: Email | None = None
-    tax_number: TaxNumber | None = None
-    address: Text | None = None
-    address_2: Text | None = None
-    post_code: PostCode | None = None
-    city: Text | None = None
-    state: Text | None = None
-    country: Text | None = None
-    country_code: CountryCode | None = None
-    metadata: Metadata = Field(default_factory=dict)
+    name: Name = Field(description="Name, as it appears on invoices")
+    email: Email | None = Field(default=None, description="Email address")
+    tax_number: TaxNumber | None = Field(default=None, description="Tax (VAT) number")
+    address: Text | None = Field(default=None, description="Street address")
+    address_2: Text | None = Field(default=None, description="Second address line")
+    post_code: PostCode | None = Field(default=None, description="Postal code")
+    city: Text | None = Field(default=None, description="City")
+    state: Text | None = Field(default=None, description="State or region")
+    country: Text | None = Field(default=None, description="Country name")
+    country_code: CountryCode | None = Field(
+        default=None, description="ISO 3166-1 alpha-2 country code, e.g. SI"
+    )
+    metadata: Metadata = Field(
+        default_factory=dict, description="Your own string keys and values, e.g. a CRM id"
+    )
 
 
 class CreateEntity(PartyFields):
@@ -82,7 +86,7 @@ class CreateTax(Command):
     """``tax.create``: a tax rate of the entity; ``classification`` is unique per entity."""
 
     rate: Rate = Field(description="Percent, 0..100, e.g. 22 or 9.5")
-    name: Text | None = None
+    name: Text | None = Field(default=None, description="Name, e.g. VAT 22%")
     classification: Classification | None = Field(
         default=None, description="Unique per entity, e.g. standard"
     )
@@ -111,18 +115,24 @@ class TaxRef(Command):
 class CreateItem(Command):
     """``item.create`` (``POST /items``), plus ``unit``."""
 
-    name: Name
-    description: Description | None = None
+    name: Name = Field(description="Name, as it appears on invoices")
+    description: Description | None = Field(default=None, description="Longer description")
     price: Money | None = Field(default=None, description="Net unit price")
     gross_price: Money | None = Field(
         default=None, description="Gross unit price (instead of price)"
     )
-    taxes: list[TaxRef] = Field(default_factory=list, max_length=limits.MAX_TAXES_PER_ITEM)
+    taxes: list[TaxRef] = Field(
+        default_factory=list,
+        max_length=limits.MAX_TAXES_PER_ITEM,
+        description="Taxes by rate or classification",
+    )
     tax_ids: list[TaxId] = Field(
         default_factory=list, max_length=limits.MAX_TAXES_PER_ITEM, description="Existing tax id"
     )
-    unit: Text | None = None
-    metadata: Metadata = Field(default_factory=dict)
+    unit: Text | None = Field(default=None, description="Unit of sale, e.g. piece or hour")
+    metadata: Metadata = Field(
+        default_factory=dict, description="Your own string keys and values, e.g. a SKU"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -42,3 +42,10 @@ QUERY_MAX_BYTES = 8 * 1024
 QUERY_MAX_FIELDS = 20
 QUERY_MAX_IN_VALUES = 100
 CURSOR_MAX = 1024
+
+#: Events one ``events.replay`` request republishes at most, and by default; follow
+#: ``next_cursor`` for more.
+REPLAY_LIMIT_DEFAULT = 1000
+REPLAY_LIMIT_MAX = 10_000
+#: AMQP's limit of a queue name (a short string).
+QUEUE_NAME_MAX = 255

@@ -83,6 +83,8 @@ class Header(StrEnum):
 
 
 CONTENT_TYPE = "application/json"
+#: Routing key of the request that republishes stored events (on the queries exchange).
+REPLAY_KEY = "events.replay"
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,11 @@ class Topology:
     def query_queue(self, resource: Resource) -> str:
         return f"{self.prefix}.{resource.list_key}"
 
+    @property
+    def replay_queue(self) -> str:
+        """Quorum queue of ``events.replay`` requests, e.g. ``invoicebus.events.replay``."""
+        return f"{self.prefix}.{REPLAY_KEY}"
+
     def declarations(self, delivery_limit: int = DEFAULT_DELIVERY_LIMIT) -> Declarations:
         """Every exchange, queue and binding of the contract under this prefix.
 
@@ -151,6 +158,7 @@ class Topology:
             Queue(self.dead_letter_queue, QueueType.CLASSIC),
             *(Queue(self.command_queue(r), QueueType.QUORUM, command_arguments) for r in Resource),
             *(Queue(self.query_queue(r), QueueType.QUORUM) for r in Resource),
+            Queue(self.replay_queue, QueueType.QUORUM),
         ]
         bindings = [
             Binding(self.dead_letter_exchange, self.dead_letter_queue, "#"),
@@ -159,6 +167,7 @@ class Topology:
                 for r in Resource
             ),
             *(Binding(self.queries_exchange, self.query_queue(r), r.list_key) for r in Resource),
+            Binding(self.queries_exchange, self.replay_queue, REPLAY_KEY),
         ]
         return Declarations(
             exchanges=(

@@ -5,10 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from invoicebus_contracts import Declarations, Resource, Topology
+from invoicebus_contracts import REPLAY_KEY, Declarations, Resource, Topology
 from invoicebus_contracts.topology import Exchange, Queue
 
-from .names import DEAD_LETTER, ERROR_REPLY, Messages, amqp, message_ref
+from .names import (
+    DEAD_LETTER,
+    ERROR_REPLY,
+    REPLAY_REPLY,
+    REPLAY_REQUEST,
+    Messages,
+    amqp,
+    message_ref,
+)
 
 REPLY = "reply"
 DEAD_LETTER_CHANNEL = "dead-letter"
@@ -100,12 +108,22 @@ def channels(topology: Topology, declared: Declarations) -> dict[str, Any]:
         for resource in Resource
         for key, channel in resource_channels(resource, topology, declared).items()
     }
-    replies = [ERROR_REPLY] + [
+    replies = [ERROR_REPLY, REPLAY_REPLY] + [
         name for r in Resource for name in (Messages(r).reply, Messages(r).page)
     ]
     dead_letters = declared.queue(topology.dead_letter_queue)
+    queries = declared.exchange(topology.queries_exchange)
     return {
         **by_resource,
+        REPLAY_KEY: {
+            "address": REPLAY_KEY,
+            "title": f"{REPLAY_KEY} on {queries.name}",
+            "description": f"Replay requests to the {queries.kind.value} exchange {queries.name}"
+            f" with routing key {REPLAY_KEY}; they wait in the"
+            f" {_queue_kind(declared.queue(topology.replay_queue))} {topology.replay_queue}.",
+            "messages": {REPLAY_REQUEST: message_ref(REPLAY_REQUEST)},
+            "bindings": exchange_binding(queries),
+        },
         REPLY: {
             "address": None,
             "title": "Replies",

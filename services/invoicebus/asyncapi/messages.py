@@ -8,11 +8,20 @@ from invoicebus_contracts import (
     COMMAND_MODELS,
     CONTENT_TYPE,
     LIST_REPLY_MODELS,
+    REPLAY_KEY,
     RESOURCE_MODELS,
     Resource,
 )
 
-from .names import DEAD_LETTER, ERROR_REPLY, Messages, amqp, schema_ref
+from .names import (
+    DEAD_LETTER,
+    ERROR_REPLY,
+    REPLAY_REPLY,
+    REPLAY_REQUEST,
+    Messages,
+    amqp,
+    schema_ref,
+)
 from .schemas import schema_name
 
 
@@ -102,4 +111,20 @@ def messages() -> dict[str, Any]:
         "bindings": amqp(messageType="dead-letter"),
     }
     by_resource = {k: v for r in Resource for k, v in resource_messages(r).items()}
-    return {ERROR_REPLY: error, **by_resource, DEAD_LETTER: dead_letter}
+    replay = {
+        REPLAY_REQUEST: message(
+            REPLAY_KEY, "Replay events request", "ReplayRequest", "RequestHeaders",
+            "Republish the stored created events of resources created since a time (of one"
+            " entity, of some types) to the queue to_queue names, oldest first, each with its"
+            " original message_id (the event id), correlation_id, headers and body, as a"
+            " subscriber of the events exchange would have received it. reply_to and"
+            " correlation_id are required.",
+        ),
+        REPLAY_REPLY: message(
+            "events.replayed", "Replay events reply", "ReplayReply", "ReplyHeaders",
+            f"Reply to {REPLAY_KEY} with x-status 200, once every replayed event is confirmed"
+            " by the broker; next_cursor continues when has_more.",
+            correlated=True,
+        ),
+    }  # fmt: skip
+    return {ERROR_REPLY: error, **by_resource, **replay, DEAD_LETTER: dead_letter}

@@ -73,3 +73,5 @@ class Messages:
 
 ERROR_REPLY = "ErrorReply"
 DEAD_LETTER = "DeadLetter"
+REPLAY_REQUEST = "ReplayEventsRequest"
+REPLAY_REPLY = "ReplayEventsReply"

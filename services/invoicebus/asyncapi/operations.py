@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from invoicebus_contracts import Resource
+from invoicebus_contracts import REPLAY_KEY, Resource
 
 from .channels import DEAD_LETTER_CHANNEL, REPLY, tenant_channel
-from .names import DEAD_LETTER, ERROR_REPLY, Messages, amqp, ref
+from .names import DEAD_LETTER, ERROR_REPLY, REPLAY_REPLY, REPLAY_REQUEST, Messages, amqp, ref
 
 
 def _delivery(persistent: bool) -> dict[str, Any]:
@@ -80,4 +80,8 @@ def resource_operations(resource: Resource) -> dict[str, Any]:
 def operations() -> dict[str, Any]:
     by_resource = {k: v for r in Resource for k, v in resource_operations(r).items()}
     dead_letter = _sent("Dead-letter a refused command", DEAD_LETTER_CHANNEL, DEAD_LETTER)
-    return {**by_resource, "deadLetter": dead_letter}
+    replay = _request(
+        "Replay stored events into a queue", REPLAY_KEY, REPLAY_REQUEST, REPLAY_REPLY,
+        persistent=False,
+    )  # fmt: skip
+    return {**by_resource, "replayEvents": replay, "deadLetter": dead_letter}

@@ -18,6 +18,8 @@ from invoicebus_contracts import (
     Header,
     ListRequest,
     Rejected,
+    ReplayReply,
+    ReplayRequest,
     Resource,
     Topology,
 )
@@ -37,6 +39,8 @@ def schemas() -> dict[str, Any]:
         *((m, "serialization") for m in LIST_REPLY_MODELS.values()),
         (Rejected, "serialization"),
         (ErrorBody, "serialization"),
+        (ReplayRequest, "validation"),
+        (ReplayReply, "serialization"),
     ]
     keys, top = models_json_schema(models, ref_template=SCHEMA_REF)
     found: dict[str, Any] = _tidy(top.get("$defs", {}))
