@@ -1,7 +1,9 @@
 """What the services ask of messaging, independent of the messaging library.
 
 ``Envelope`` is a received command or list request, ``Messenger`` the ways to answer one and to
-announce what happened, ``Delivery`` the ways to settle it with the broker. The RabbitMQ
+announce what happened, ``Delivery`` the ways to settle it with the broker. ``OutgoingEvent``
+is an event as it travels, and ``created_event`` the one way a stored record's event is made,
+whether it goes out live, through the outbox relay, or replayed. The RabbitMQ
 adapter (``adapters/rabbit``) turns FastStream messages into envelopes and implements the
 protocols; the unit tests fake them.
 """
@@ -13,6 +15,9 @@ from typing import Any, Protocol
 
 from invoicebus_contracts import ErrorBody, ErrorCode, ErrorDetail, error_body
 from invoicebus_contracts.text import shown
+from invoicebus_contracts.wire import encode
+
+from .domain.records import Record
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,27 @@ def _place(loc: tuple[str | int, ...]) -> str:
     """``message_id``, or ``headers "k\\xff"`` (names shown escaped already)."""
     first, *rest = loc
     return " ".join([str(first), *(f"[{p}]" if isinstance(p, int) else f'"{p}"' for p in rest)])
+
+
+@dataclass(frozen=True)
+class OutgoingEvent:
+    """An event as it travels: its type (the routing key), its id (the AMQP ``message_id``),
+    the command it correlates with, its entity, and its body."""
+
+    type: str
+    id: str
+    correlation_id: str | None
+    entity_id: str | None
+    body: bytes
+
+
+def created_event(record: Record[Any]) -> OutgoingEvent:
+    """The ``created`` event a stored record carries: the same id, correlation and body each
+    time it is sent (live, relayed or replayed), so subscribers can deduplicate on the id."""
+    event = record.event
+    return OutgoingEvent(
+        event.type, event.id, event.correlation_id, record.entity_id, encode(record.model)
+    )
 
 
 class Messenger(Protocol):

@@ -16,13 +16,11 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from invoicebus_contracts.wire import encode
-
 from .. import metrics
 from ..adapters.errors import is_transient
 from ..domain import clock
 from ..domain.records import Record
-from ..messaging import Messenger
+from ..messaging import Messenger, created_event
 from .ports import Store
 
 log = logging.getLogger(__name__)
@@ -38,13 +36,14 @@ class Outbox:
 
     async def send(self, record: Record[Any]) -> None:
         """Publish the record's event (confirmed), then mark it sent."""
+        event = created_event(record)
         await self.messenger.publish_event(
-            record.event.type,
-            encode(record.model),
-            event_id=record.event.id,
-            correlation_id=record.event.correlation_id,
-            entity_id=record.entity_id,
-            tenant_entity=record.entity_id,
+            event.type,
+            event.body,
+            event_id=event.id,
+            correlation_id=event.correlation_id,
+            entity_id=event.entity_id,
+            tenant_entity=event.entity_id,
         )
         if record.pending:
             await self.store.mark_sent(record)

@@ -10,14 +10,17 @@ it), and ids made at once by different processes do not collide.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import threading
 import time
+from datetime import datetime
 
 from invoicebus_contracts import Resource
 
 EVENT_PREFIX = "evt"
 _COUNTER_MOD = 1 << 24
+_HEX = re.compile(r"^[0-9a-f]{24}$")
 
 
 class _Generator:
@@ -53,3 +56,16 @@ def new_id(resource: Resource) -> str:
 
 def new_event_id() -> str:
     return f"{EVENT_PREFIX}_{new_hex()}"
+
+
+def first_id_at(resource: Resource, moment: datetime) -> str:
+    """The smallest id the resource can have if made at ``moment`` or later: ids sort by their
+    second of creation first, so this bounds a range of ids by time."""
+    seconds = max(0, int(moment.timestamp())) & 0xFFFFFFFF
+    return f"{resource.id_prefix}_{seconds:08x}{'0' * 16}"
+
+
+def hex_part(value: str) -> str | None:
+    """The 24 hex digits of an id (``cust_<hex>``), or of bare hex; None if it is neither."""
+    tail = value.rpartition("_")[2]
+    return tail if _HEX.match(tail) else None

@@ -6,12 +6,13 @@ import logging
 
 from faststream import FastStream
 
-from invoicebus_contracts import LIST_REPLY_MODELS
+from invoicebus_contracts import LIST_REPLY_MODELS, REPLAY_KEY
 
 from .. import metrics
 from ..access import announce_auth
 from ..adapters.mongo.entities import MongoEntities
 from ..adapters.mongo.grants import MongoGrants
+from ..adapters.mongo.history import MongoEventHistory
 from ..adapters.mongo.keys import MongoApiKeys
 from ..adapters.mongo.reader import Reader
 from ..adapters.rabbit.messenger import RabbitMessenger
@@ -26,20 +27,23 @@ log = logging.getLogger(__name__)
 def create_service(settings: Settings) -> Service:
     announce_auth(settings, log)
     connections = connect(settings, service="queries", logger=log)
+    topology = settings.topology
     reader = Reader(connections.db)
-    messenger = RabbitMessenger(connections.broker, settings.topology)
-    consumer = bootstrap(
+    parts = bootstrap(
         reader=reader,
-        messenger=messenger,
+        history=MongoEventHistory(connections.db),
+        messenger=RabbitMessenger(connections.broker, topology),
         entities=MongoEntities(connections.db),
         keys=MongoApiKeys(connections.db),
         settings=settings,
+        protected_queues={queue.name for queue in topology.declarations().queues},
     )
-    queues = {resource: settings.topology.query_queue(resource) for resource in LIST_REPLY_MODELS}
-    connections.subscribe(queues, consumer.consume)
+    queues = {resource: topology.query_queue(resource) for resource in LIST_REPLY_MODELS}
+    connections.subscribe(queues, parts.lists.consume)
+    connections.subscribe({REPLAY_KEY: topology.replay_queue}, parts.replays.consume)
 
     async def stop_retries() -> None:
-        consumer.stop()  # requests waiting out an outage go back to the broker
+        parts.stop()  # requests waiting out an outage go back to the broker
 
     # entity.list of a restricted sender reads the grants index.
     grants = MongoGrants(connections.db)

@@ -1,35 +1,53 @@
 """The query service's composition root: its parts, built from the dependencies it is given
-(the reader, the messenger, the entity lookups and API keys: adapters in the app, fakes in a
-test) and the settings that shape them (authorization, the time budget, the slots, the cursor
-key)."""
+(the reader, the history of events, the messenger, the entity lookups and API keys: adapters
+in the app, fakes in a test) and the settings that shape them (authorization, the time budget,
+the slots, the cursor key)."""
 
 from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Set
+from dataclasses import dataclass
 
 from ..access import Access, ApiKeys, Policy
-from ..messaging import Messenger
 from ..querying.seal import Seal
 from ..settings import Settings
 from ..tenancy import EntityLookups, Tenancy
 from .consumer import QueryConsumer
-from .ports import Reader
+from .ports import EventHistory, QueryMessenger, Reader
+from .replay import REPLAYS_AT_ONCE, EventReplay
 from .service import QueryService
 from .slots import Slots
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class QueryParts:
+    """One consumer for the list requests, one for the event replays."""
+
+    lists: QueryConsumer
+    replays: QueryConsumer
+
+    def stop(self) -> None:
+        """Shutdown begins: requests waiting out an outage go back to the broker."""
+        self.lists.stop()
+        self.replays.stop()
+
+
 def bootstrap(
     *,
     reader: Reader,
-    messenger: Messenger,
+    history: EventHistory,
+    messenger: QueryMessenger,
     entities: EntityLookups,
     keys: ApiKeys,
     settings: Settings,
-) -> QueryConsumer:
+    protected_queues: Set[str],
+) -> QueryParts:
     policy = Policy.of(settings)
+    # One Access for both, so a grant cached by one is seen by the other.
     access = Access(policy, Tenancy(entities, cache_seconds=policy.cache_seconds), keys)
     service = QueryService(
         reader,
@@ -42,7 +60,14 @@ def bootstrap(
         ),
         time_limit_ms=settings.query_time_limit_ms,
     )
-    return QueryConsumer(service, messenger)
+    replay = EventReplay(
+        history,
+        messenger,
+        access,
+        protected_queues=protected_queues,
+        slots=Slots(REPLAYS_AT_ONCE, 1, wait_seconds=settings.list_wait_limit_ms / 1000),
+    )
+    return QueryParts(QueryConsumer(service, messenger), QueryConsumer(replay, messenger))
 
 
 def cursor_seal(settings: Settings) -> Seal:

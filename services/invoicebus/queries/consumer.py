@@ -1,6 +1,7 @@
-"""Acknowledgement policy of the query service.
+"""Acknowledgement policy of the query service, for list requests and event replays alike.
 
-A query has no side effects, so the rules are simple:
+A request changes nothing the services own (a replay only copies events into the caller's
+queue, and is safe to repeat: subscribers deduplicate on the event id), so the rules are simple:
 - Answered (a page or an error reply): ack.
 - The reply is best effort: a ``reply_to`` that refuses it (a full queue that rejects
   publishes), or a broker that does not confirm it within ``REPLY_TIMEOUT_SECONDS``, is counted
@@ -24,10 +25,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable
+from typing import Any, Protocol
 
 from faststream.rabbit import RabbitMessage
 
-from invoicebus_contracts import ErrorCode, Resource, error_body
+from invoicebus_contracts import ErrorCode, error_body
 from invoicebus_contracts.text import shown
 
 from .. import logcontext, metrics
@@ -35,7 +37,7 @@ from ..adapters.errors import is_transient
 from ..adapters.rabbit.consuming import RabbitDelivery, envelope_from
 from ..messaging import Delivery, Envelope, Messenger, undecodable_error
 from ..retrying import Backoff, GaveUp, Shutdown, retry_transient
-from .service import QueryService, Reply
+from .service import Reply
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +48,14 @@ BACKOFF_MAX = 2.0
 REPLY_TIMEOUT_SECONDS = 5.0
 
 
+class Answerer(Protocol):
+    """What answers a request: ``QueryService`` (``key``: the resource), ``EventReplay``."""
+
+    async def answer(self, key: Any, envelope: Envelope) -> Reply: ...
+
+
 class QueryConsumer:
-    def __init__(self, service: QueryService, messenger: Messenger) -> None:
+    def __init__(self, service: Answerer, messenger: Messenger) -> None:
         self.service = service
         self.messenger = messenger
         self._shutdown = Shutdown()
@@ -56,60 +64,63 @@ class QueryConsumer:
         """Shutdown begins: retries end now and their requests go back to the broker."""
         self._shutdown.begin()
 
-    async def consume(self, resource: Resource, msg: RabbitMessage) -> None:
-        await self.handle(resource, envelope_from(msg), RabbitDelivery(msg))
+    async def consume(self, key: Any, msg: RabbitMessage) -> None:
+        await self.handle(key, envelope_from(msg), RabbitDelivery(msg))
 
-    async def handle(self, resource: Resource, envelope: Envelope, delivery: Delivery) -> None:
+    async def handle(self, key: Any, envelope: Envelope, delivery: Delivery) -> None:
+        """``key`` tells the answerer what is asked (a resource); logs and metrics name the
+        request by its routing key (``customer.list``, ``events.replay``)."""
         with logcontext.about(envelope):
-            await self._handle(resource, envelope, delivery)
+            await self._handle(key, envelope, delivery)
 
-    async def _handle(self, resource: Resource, envelope: Envelope, delivery: Delivery) -> None:
+    async def _handle(self, key: Any, envelope: Envelope, delivery: Delivery) -> None:
+        name = envelope.routing_key
         if not envelope.reply_address:
             logcontext.note(outcome="dropped")
             log.warning(
                 "%s without a usable reply_to (correlation_id %s): nobody to answer; dropped",
-                resource.list_key,
+                name,
                 envelope.correlation_id and shown(envelope.correlation_id),
             )
             await _settle(delivery.ack(), envelope)
             return
-        reply = await self.answer(resource, envelope)
+        reply = await self.answer(key, envelope)
         if reply is None:
             logcontext.note(outcome="requeue")
             await _settle(delivery.nack(requeue=True), envelope)
             return
         logcontext.note(outcome=str(reply.status))
-        log.debug("%s answered %d", resource.list_key, reply.status)
-        metrics.LIST_REQUESTS.labels(resource.list_key, reply.result).inc()
+        log.debug("%s answered %d", name, reply.status)
+        metrics.LIST_REQUESTS.labels(name, reply.result).inc()
         if reply.timeout_stage is not None:
-            metrics.QUERY_TIMEOUTS.labels(resource.list_key, reply.timeout_stage).inc()
-        await self.send(resource, envelope, reply)
+            metrics.QUERY_TIMEOUTS.labels(name, reply.timeout_stage).inc()
+        await self.send(envelope, reply)
         await _settle(delivery.ack(), envelope)
 
-    async def send(self, resource: Resource, envelope: Envelope, reply: Reply) -> None:
+    async def send(self, envelope: Envelope, reply: Reply) -> None:
         """The reply, best effort: a failure is counted and logged, never raised."""
         try:
             await asyncio.wait_for(
                 self.messenger.reply(envelope, reply.status, reply.body), REPLY_TIMEOUT_SECONDS
             )
         except Exception as exc:
-            metrics.UNDELIVERABLE_REPLIES.labels(resource.list_key).inc()
+            metrics.UNDELIVERABLE_REPLIES.labels(envelope.routing_key).inc()
             log.warning(
                 "reply to %s (correlation_id %s, reply_to %r) was not delivered (%r); the"
                 " request is settled all the same",
-                resource.list_key,
+                envelope.routing_key,
                 envelope.correlation_id and shown(envelope.correlation_id),
                 envelope.reply_address,
                 exc,
             )
 
-    async def answer(self, resource: Resource, envelope: Envelope) -> Reply | None:
+    async def answer(self, key: Any, envelope: Envelope) -> Reply | None:
         """The reply, or None when the service stops before it has one."""
         if refusal := undecodable_error(envelope):
             return Reply.refusing(refusal)
         try:
             return await retry_transient(
-                lambda: self.service.answer(resource, envelope),
+                lambda: self.service.answer(key, envelope),
                 backoff=Backoff(BACKOFF_START, BACKOFF_MAX),
                 deadline=time.monotonic() + RETRY_SECONDS,
                 shutdown=self._shutdown,
@@ -118,11 +129,11 @@ class QueryConsumer:
         except GaveUp as back:
             if back.reason == "shutdown":
                 return None
-            log.warning("giving up on %s after %r", resource.list_key, back.__cause__)
+            log.warning("giving up on %s after %r", envelope.routing_key, back.__cause__)
             return _internal_error("the database is unavailable; please retry")
         except Exception:
-            log.exception("unexpected error on %s", resource.list_key)
-            return _internal_error("internal error while listing; please retry")
+            log.exception("unexpected error on %s", envelope.routing_key)
+            return _internal_error(f"internal error on {envelope.routing_key}; please retry")
 
 
 async def _settle(settling: Awaitable[None], envelope: Envelope) -> None:

@@ -1,18 +1,24 @@
-"""What the query service needs from storage, as a protocol it owns.
+"""What the query service needs from storage and the broker, as protocols it owns.
 
-The MongoDB adapter implements it (``adapters/mongo/reader.py``); the unit tests fake it.
-Filters, sorts and documents are those of ``querying/`` (stored paths, plain Python values).
-Every read has a time limit: the database stops it after ``time_limit_ms`` milliseconds and
-the reader raises ``QueryTimeout``, which is the request's answer, never a reason to retry.
+The MongoDB adapters implement the reader (``adapters/mongo/reader.py``) and the history of
+events (``adapters/mongo/history.py``), the RabbitMQ messenger the event sink; the unit tests
+fake them. Filters, sorts and documents are those of ``querying/`` (stored paths, plain Python
+values). Every list read has a time limit: the database stops it after ``time_limit_ms``
+milliseconds and the reader raises ``QueryTimeout``, which is the request's answer, never a
+reason to retry.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import AsyncGenerator, Sequence
+from datetime import datetime
+from typing import Any, Protocol
 
 from invoicebus_contracts import ErrorCode, Resource
 
 from ..domain.errors import DomainError
+from ..domain.records import Record
+from ..messaging import Messenger, OutgoingEvent
 from ..querying.compiler import Filter
 from ..querying.fields import Document
 
@@ -55,3 +61,28 @@ class Reader(Protocol):
     ) -> Document | None:
         """One matching document with only ``fields`` (and ``_id``)."""
         ...
+
+
+class EventHistory(Protocol):
+    def created_since(
+        self,
+        resources: Sequence[Resource],
+        since: datetime,
+        *,
+        entity_id: str | None,
+        after: str | None,
+        batch_size: int,
+    ) -> AsyncGenerator[Record[Any], None]:
+        """Stored records of ``resources`` created at or after ``since`` (of ``entity_id``,
+        or of every entity), after the id whose hex part is ``after``, in id order."""
+        ...
+
+
+class EventSink(Protocol):
+    async def send_event(self, queue: str, event: OutgoingEvent) -> bool:
+        """Publish ``event`` into ``queue``, confirmed; False when there is no such queue."""
+        ...
+
+
+class QueryMessenger(Messenger, EventSink, Protocol):
+    """What the query service publishes with: replies, and replayed events."""

@@ -23,10 +23,9 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from invoicebus_client.topology import declare_topology_at
-from invoicebus_contracts import Resource
 
 from ..adapters.mongo import client as mongo_client
-from ..adapters.rabbit.consuming import Consume, subscribe_each
+from ..adapters.rabbit.consuming import Consume, K, subscribe_each
 from ..querying.fields import Document
 from ..settings import Settings
 from . import tracing
@@ -52,7 +51,7 @@ class Connections:
     def db(self) -> AsyncDatabase[Document]:
         return self.mongo[self.settings.database]
 
-    def subscribe(self, queues: Mapping[Resource, str], consume: Consume) -> None:
+    def subscribe(self, queues: Mapping[K, str], consume: Consume[K]) -> None:
         """Consume each of the contract's queues named in ``queues`` with ``consume``."""
         settings = self.settings
         declarations = settings.topology.declarations(settings.delivery_limit)

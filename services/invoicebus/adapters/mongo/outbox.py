@@ -10,17 +10,19 @@ a read-then-write check. Above this module these are ``domain.records`` values.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.errors import DuplicateKeyError
 
 from invoicebus_contracts import ErrorCode, Resource
 
 from ...domain.errors import DomainError
+from ...domain.ids import first_id_at
 from ...domain.records import Event, IdempotencyKey, M, Record
 from ...querying.fields import Document
 from .client import refused_by_index_on
@@ -161,3 +163,40 @@ async def pending_among(
     cursor = coll.find({"_id": {"$in": ids}, PENDING: True})
     found = {doc["_id"]: doc async for doc in cursor}
     return [record_of(resource, found[i]) for i in ids if i in found]
+
+
+def created_since(
+    coll: AsyncCollection[Document],
+    resource: Resource,
+    since: datetime,
+    *,
+    entity_id: str | None,
+    after: str | None,
+    batch_size: int,
+) -> AsyncGenerator[Record[Any], None]:
+    """Records created at or after ``since`` (of ``entity_id``), after the id ``after``, in id
+    order, with their events (sent or not), fetched ``batch_size`` at a time.
+
+    The id range comes first in the filter: ids begin with their second of creation, so the
+    ``_id`` index (``entity_id, _id`` for an entity's resources) finds where ``since`` starts.
+    """
+    ids: dict[str, str] = {"$gte": first_id_at(resource, since)}
+    if after is not None:
+        ids["$gt"] = after
+    query: dict[str, Any] = {"_id": ids, "created_at": {"$gte": since}}
+    if entity_id is not None:
+        if resource.tenant_scoped:
+            query["entity_id"] = entity_id
+        else:
+            ids["$eq"] = entity_id  # an entity's own event
+    return _records(coll.find(query, sort=[("_id", ASCENDING)], batch_size=batch_size), resource)
+
+
+async def _records(
+    cursor: AsyncCursor[Document], resource: Resource
+) -> AsyncGenerator[Record[Any], None]:
+    try:
+        async for doc in cursor:
+            yield record_of(resource, doc)
+    finally:
+        await cursor.close()

@@ -5,7 +5,7 @@ declares them too, so any other argument would be refused by the broker)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from aiormq.exceptions import ChannelInvalidStateError
 from faststream import AckPolicy
@@ -20,7 +20,7 @@ from faststream.rabbit import (
 )
 
 from invoicebus_client.decoding import undecodable
-from invoicebus_contracts import Declarations, Header, Resource
+from invoicebus_contracts import Declarations, Header
 
 from ...messaging import Envelope
 
@@ -127,16 +127,18 @@ def rabbit_exchange(declarations: Declarations, name: str) -> RabbitExchange:
     )
 
 
-Consume = Callable[[Resource, RabbitMessage], Awaitable[None]]
+K = TypeVar("K")
+#: Consumes one message of the queue named by ``K`` (a resource, or the replay's routing key).
+Consume = Callable[[K, RabbitMessage], Awaitable[None]]
 
 
 def subscribe_each(
     broker: RabbitBroker,
     declarations: Declarations,
-    queues: Mapping[Resource, str],
+    queues: Mapping[K, str],
     *,
     prefetch: int,
-    consume: Consume,
+    consume: Consume[K],
     settled: Callable[[str], None] = lambda queue: None,
 ) -> None:
     """One subscriber per queue (by name, as ``declarations`` has it, bound to its exchange):
@@ -148,7 +150,7 @@ def subscribe_each(
     """
     channel = Channel(prefetch_count=prefetch)
 
-    def bind(resource: Resource, name: str) -> None:
+    def bind(key: K, name: str) -> None:
         source = declarations.binding(name).exchange
 
         @broker.subscriber(
@@ -161,10 +163,10 @@ def subscribe_each(
         )
         async def handle(body: bytes, msg: RabbitMessage) -> None:
             try:
-                await consume(resource, msg)
+                await consume(key, msg)
             finally:
                 if msg.committed is not None:
                     settled(name)
 
-    for resource, name in queues.items():
-        bind(resource, name)
+    for key, name in queues.items():
+        bind(key, name)

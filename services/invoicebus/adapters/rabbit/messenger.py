@@ -1,7 +1,9 @@
 """Confirmed publishing of events, replies and dead letters through the FastStream broker.
 
 The broker's channel runs with publisher confirms, so each ``publish`` returns only once
-RabbitMQ has taken responsibility for the message, and raises if it refused it.
+RabbitMQ has taken responsibility for the message, and raises if it refused it. An event's
+AMQP properties are made in one place (``_event_properties``), for the events exchange and for
+a queue an ``events.replay`` names alike.
 """
 
 from __future__ import annotations
@@ -10,13 +12,15 @@ import asyncio
 import json
 from typing import Any
 
+from aiormq.abc import DeliveredMessage
 from faststream.rabbit import RabbitBroker
 
 from invoicebus_contracts import CONTENT_TYPE, ErrorBody, Header, Topology
+from invoicebus_contracts.fields import format_timestamp
 
 from ...domain import clock
 from ...domain.ids import new_event_id
-from ...messaging import Envelope
+from ...messaging import Envelope, OutgoingEvent
 
 
 class RabbitMessenger:
@@ -36,22 +40,11 @@ class RabbitMessenger:
         entity_id: str | None,
         tenant_entity: str | None,
     ) -> None:
-        headers: dict[str, Any] = {Header.EVENT_TYPE.value: event_type}
-        if entity_id:
-            headers[Header.ENTITY_ID.value] = entity_id
-        now = clock.now()
+        properties = _event_properties(event_type, event_id, correlation_id, entity_id)
 
         async def publish(exchange: str, routing_key: str) -> None:
             await self.broker.publish(
-                body,
-                exchange=exchange,
-                routing_key=routing_key,
-                message_id=event_id,
-                correlation_id=correlation_id,
-                headers=headers,
-                content_type=CONTENT_TYPE,
-                persist=True,
-                timestamp=now,
+                body, exchange=exchange, routing_key=routing_key, **properties
             )
 
         topology = self.topology
@@ -62,6 +55,18 @@ class RabbitMessenger:
         # Both confirmed, concurrently; if either fails the caller sends both again (the
         # event id stays the same, so a subscriber deduplicates the repeat).
         await asyncio.gather(*sends)
+
+    async def send_event(self, queue: str, event: OutgoingEvent) -> bool:
+        """The event, as the events exchange carries it, straight into ``queue`` (the default
+        exchange); False when no such queue took it (returned: the broker has none)."""
+        result = await self.broker.publish(
+            event.body,
+            exchange="",
+            routing_key=queue,
+            mandatory=True,
+            **_event_properties(event.type, event.id, event.correlation_id, event.entity_id),
+        )
+        return not isinstance(result, DeliveredMessage)
 
     async def reply(self, envelope: Envelope, status: int, body: bytes) -> None:
         if not envelope.reply_address:
@@ -92,7 +97,7 @@ class RabbitMessenger:
                 Header.ERROR.value: json.dumps(error.model_dump(mode="json"))[:4000],
                 Header.ORIGINAL_EXCHANGE.value: envelope.exchange,
                 Header.ORIGINAL_ROUTING_KEY.value: envelope.routing_key,
-                Header.DEAD_LETTERED_AT.value: clock.now().isoformat(),
+                Header.DEAD_LETTERED_AT.value: format_timestamp(clock.now()),
             }
         )
         await self.broker.publish(
@@ -108,3 +113,20 @@ class RabbitMessenger:
             message_type=envelope.properties.get("type"),
             persist=True,
         )
+
+
+def _event_properties(
+    event_type: str, event_id: str, correlation_id: str | None, entity_id: str | None
+) -> dict[str, Any]:
+    """An event's AMQP properties and headers, wherever it is published."""
+    headers: dict[str, Any] = {Header.EVENT_TYPE.value: event_type}
+    if entity_id:
+        headers[Header.ENTITY_ID.value] = entity_id
+    return {
+        "message_id": event_id,
+        "correlation_id": correlation_id,
+        "headers": headers,
+        "content_type": CONTENT_TYPE,
+        "persist": True,
+        "timestamp": clock.now(),
+    }
