@@ -131,7 +131,7 @@ async def populate(world: World) -> None:
     needs no right to declare the topology), then their data; permissions follow the grants."""
     async with InvoicebusClient(world.users.url(ALICE), PREFIX) as sdk:
         reply = await sdk.create(Resource.ENTITY, {"name": "Alice d.o.o."}, message_id="k-ent")
-    world.entities[ALICE] = reply.body["id"]
+    world.entities[ALICE] = reply.id
     bob = await ok(world.clients[BOB].command("entity.create", {"name": "Bob s.p."}))
     world.entities[BOB] = bob["id"]
     for principal in (ALICE, BOB):

@@ -1,31 +1,78 @@
-"""invoicebus-client: an async Python SDK of the invoicebus wire contract.
+"""invoicebus-client: an async, typed Python SDK of the invoicebus wire contract.
 
-Built on aio-pika, tenacity and ``invoicebus-contracts`` only. See this package's README.
+Built on aio-pika, tenacity and ``invoicebus-contracts`` only. The API reference is
+``docs/sdk.md`` in the repository.
+
+Names are loaded on first use (PEP 562), so importing the package (or ``defaults``) does not
+load aio-pika until the client itself is needed. Type checkers see ordinary imports.
 
 Importing it patches pamqp (``pamqp_patch``) before any connection can be made: a message
 whose AMQP short strings are not UTF-8 must not kill the connection that receives it.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from . import pamqp_patch
-from .client import InvoicebusClient
-from .deadletters import DeadLetter
-from .errors import ClientError, ErrorReply, NoReply, Unavailable
-from .events import Event
-from .transport import DEFAULT_TIMEOUT, Reply
-from .urls import redacted
+
+if TYPE_CHECKING:
+    from .base import Body, encode_body, new_message_id
+    from .client import AnyResource, InvoicebusClient
+    from .deadletters import DeadLetter
+    from .defaults import DEFAULT_TIMEOUT
+    from .dlq import DeadLetterFilter, DlqReplay, Kept
+    from .errors import BrokerRefused, ClientError, ErrorReply, NoReply, Unavailable
+    from .events import Event
+    from .urls import redacted
+
+#: Where each public name lives (a unit test checks it against the imports above).
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "base": ("Body", "encode_body", "new_message_id"),
+    "client": ("AnyResource", "InvoicebusClient"),
+    "deadletters": ("DeadLetter",),
+    "defaults": ("DEFAULT_TIMEOUT",),
+    "dlq": ("DeadLetterFilter", "DlqReplay", "Kept"),
+    "errors": ("BrokerRefused", "ClientError", "ErrorReply", "NoReply", "Unavailable"),
+    "events": ("Event",),
+    "urls": ("redacted",),
+}
+_MODULES = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # once loaded, an ordinary module attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_MODULES])
+
 
 # Importing makes no connection; any connection comes after this.
 pamqp_patch.install()
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "AnyResource",
+    "Body",
+    "BrokerRefused",
     "ClientError",
     "DeadLetter",
+    "DeadLetterFilter",
+    "DlqReplay",
     "ErrorReply",
     "Event",
     "InvoicebusClient",
+    "Kept",
     "NoReply",
-    "Reply",
     "Unavailable",
+    "encode_body",
+    "new_message_id",
     "redacted",
 ]

@@ -1,228 +1,169 @@
-"""``InvoicebusClient``: the contract's operations (create, list, tail, dead letters) for
-Python callers; the CLI runs on it.
+"""``InvoicebusClient``: the contract's operations for Python callers, typed with the contract's
+models; the CLI runs on it.
 
-It declares the topology before its first publish (so a command sent before the services start
-waits in its queue), publishes persistent messages with publisher confirms, and retries a
-publish the broker did not confirm (connection lost, nack) with backoff. A command keeps one
-``message_id`` across those retries, so a retry is idempotent on the service side.
+One client is one connection, shared by any number of concurrent calls (``asyncio.gather``
+over creates and lists is fine: each request waits for the reply with its own correlation id).
+Before the first publish it checks that the contract's exchanges exist (or declares the
+topology, with ``declare=True``); it publishes persistent messages with publisher confirms and
+retries a publish the broker did not confirm (connection lost, nack) with backoff. A command
+keeps one ``message_id`` across those retries, so a retry is idempotent on the service side.
+
+This module holds the resources' operations (create, send, list, iterate_all); the dead
+letters' (``dlq_*``) are in ``dlq``, the events' (``tail``, ``replay_events``) in ``events``,
+and what they share (the connection, the entity, how messages are made) in ``base``.
 """
 
 from __future__ import annotations
 
-import builtins
-import json
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Self
-
-import aio_pika
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, Literal, overload
 
 from invoicebus_contracts import (
-    CONTENT_TYPE,
-    DEFAULT_DELIVERY_LIMIT,
-    DEFAULT_PREFIX,
-    Header,
+    LIST_REPLY_MODELS,
+    RESOURCE_MODELS,
+    Customer,
+    Entity,
+    Item,
+    ListReply,
+    ListRequest,
     Resource,
-    Topology,
+    Tax,
 )
 
-from .deadletters import DeadLetter, browse, dead_letter, replay
+from .base import Body, encode_body, new_message_id
+from .defaults import DEFAULT_TIMEOUT
+from .dlq import DeadLetterOps
 from .errors import ErrorReply
-from .events import Event, event_from
-from .tracing import Tracing
-from .transport import DEFAULT_TIMEOUT, DIRECT_REPLY_TO, PUBLISH_ATTEMPTS, Reply, Transport
-from .urls import user_of
+from .events import EventOps
 
-if TYPE_CHECKING:
-    from opentelemetry.trace import TracerProvider
+AnyResource = Entity | Customer | Tax | Item
+#: A list request: the contract's model, or its fields as a mapping.
+Request = ListRequest | Mapping[str, Any]
 
 
-class InvoicebusClient:
+class InvoicebusClient(DeadLetterOps, EventOps):
     """``async with InvoicebusClient(url, prefix) as client: await client.create(...)``."""
 
-    def __init__(
-        self,
-        amqp_url: str,
-        prefix: str = DEFAULT_PREFIX,
-        *,
-        entity_id: str | None = None,
-        delivery_limit: int = DEFAULT_DELIVERY_LIMIT,
-        publish_attempts: int = PUBLISH_ATTEMPTS,
-        user_id: str | None = None,
-        tracer_provider: TracerProvider | None = None,
-    ) -> None:
-        """``tracer_provider``: where the client's spans go (OpenTelemetry; by default the
-        global provider, which records nothing until the application installs an SDK)."""
-        self.topology = Topology(prefix)
-        #: Sent as ``x-entity-id``: the entity the commands and queries act on.
-        self.entity_id = entity_id
-        #: Sent as ``user_id``: who acts. RabbitMQ accepts only the connection's own user name,
-        #: which is the default (the URL's user, or RabbitMQ's default, guest); "" sends none.
-        self.user_id = user_of(amqp_url) if user_id is None else user_id
-        # delivery_limit must match the services' setting: queues are declared with it.
-        self._transport = Transport(
-            amqp_url,
-            self.topology,
-            delivery_limit=delivery_limit,
-            publish_attempts=publish_attempts,
-            tracing=Tracing(tracer_provider),
-        )
-
-    @property
-    def amqp_url(self) -> str:
-        return self._transport.amqp_url
-
-    @property
-    def delivery_limit(self) -> int:
-        return self._transport.delivery_limit
-
-    @property
-    def publish_attempts(self) -> int:
-        return self._transport.publish_attempts
-
-    async def __aenter__(self) -> Self:
-        await self._transport.channel()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        await self._transport.close()
+    async def consumers(self, resource: Resource) -> int | None:
+        """How many services consume the resource's command queue now (0: commands wait);
+        None when this broker user may not look (a tenant's)."""
+        return await self._transport.consumer_count(self.topology.command_queue(resource))
 
     # -- commands ----------------------------------------------------------------------------
+
+    # fmt: off
+    @overload
+    async def create(self, resource: Literal[Resource.ENTITY], body: Body, *, message_id: str | None = ..., reply_timeout: float = ..., on_queued: Callable[[str], object] | None = ...) -> Entity: ...  # noqa: E501
+    @overload
+    async def create(self, resource: Literal[Resource.CUSTOMER], body: Body, *, message_id: str | None = ..., reply_timeout: float = ..., on_queued: Callable[[str], object] | None = ...) -> Customer: ...  # noqa: E501
+    @overload
+    async def create(self, resource: Literal[Resource.TAX], body: Body, *, message_id: str | None = ..., reply_timeout: float = ..., on_queued: Callable[[str], object] | None = ...) -> Tax: ...  # noqa: E501
+    @overload
+    async def create(self, resource: Literal[Resource.ITEM], body: Body, *, message_id: str | None = ..., reply_timeout: float = ..., on_queued: Callable[[str], object] | None = ...) -> Item: ...  # noqa: E501
+    @overload
+    async def create(self, resource: Resource, body: Body, *, message_id: str | None = ..., reply_timeout: float = ..., on_queued: Callable[[str], object] | None = ...) -> AnyResource: ...  # noqa: E501
+    # fmt: on
 
     async def create(
         self,
         resource: Resource,
-        body: Mapping[str, Any] | bytes,
+        body: Body,
         *,
         message_id: str | None = None,
-        wait: bool = True,
         reply_timeout: float = DEFAULT_TIMEOUT,
-    ) -> Reply:
-        """Send ``<resource>.create``; with ``wait``, return the 201 reply or raise ``ErrorReply``.
+        on_queued: Callable[[str], object] | None = None,
+    ) -> AnyResource:
+        """Send ``<resource>.create`` and return the created resource (for a repeated
+        ``message_id``, the original one), or raise ``ErrorReply`` with the refusal.
 
-        Without ``wait`` the reply is not asked for: the result is a ``Reply`` with status 202
-        and no body once the broker has confirmed the command.
+        ``message_id`` is the idempotency key (default: a fresh one). ``on_queued`` is called
+        with it once the broker has confirmed the command: from then on it will be processed
+        even if this call is cancelled, and sending it again with that id is safe.
         """
-        message_id = message_id or str(uuid.uuid4())
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        exchange, key = self.topology.commands_exchange, resource.create_key
-        if not wait:
-            await self._transport.publish(exchange, key, self._message(raw, message_id))
-            return Reply(202, None, message_id)
-        message = self._message(raw, message_id, reply=True)
-        reply = await self._transport.request(exchange, key, message, reply_timeout=reply_timeout)
-        if reply.status >= 300:
+        message_id = message_id or new_message_id()
+        message = self._message(encode_body(body), message_id, reply=True)
+        reply = await self._transport.request(
+            self.topology.commands_exchange,
+            resource.create_key,
+            message,
+            reply_timeout=reply_timeout,
+            on_published=None if on_queued is None else lambda: on_queued(message_id),
+        )
+        if reply.status != 201:
             raise ErrorReply(reply.status, reply.body)
-        return reply
+        return RESOURCE_MODELS[resource].model_validate_json(reply.body)
+
+    async def send(self, resource: Resource, body: Body, *, message_id: str | None = None) -> str:
+        """Publish ``<resource>.create`` without asking for a reply; returns its
+        ``message_id`` once the broker has confirmed it (the service processes it later)."""
+        message_id = message_id or new_message_id()
+        message = self._message(encode_body(body), message_id)
+        await self._transport.publish(self.topology.commands_exchange, resource.create_key, message)
+        return message_id
 
     # -- queries -----------------------------------------------------------------------------
+
+    # fmt: off
+    @overload
+    async def list(self, resource: Literal[Resource.ENTITY], request: Request | None = ..., *, reply_timeout: float = ...) -> ListReply[Entity]: ...  # noqa: E501
+    @overload
+    async def list(self, resource: Literal[Resource.CUSTOMER], request: Request | None = ..., *, reply_timeout: float = ...) -> ListReply[Customer]: ...  # noqa: E501
+    @overload
+    async def list(self, resource: Literal[Resource.TAX], request: Request | None = ..., *, reply_timeout: float = ...) -> ListReply[Tax]: ...  # noqa: E501
+    @overload
+    async def list(self, resource: Literal[Resource.ITEM], request: Request | None = ..., *, reply_timeout: float = ...) -> ListReply[Item]: ...  # noqa: E501
+    @overload
+    async def list(self, resource: Resource, request: Request | None = ..., *, reply_timeout: float = ...) -> ListReply[Any]: ...  # noqa: E501
+    # fmt: on
 
     async def list(
         self,
         resource: Resource,
-        request: Mapping[str, Any] | None = None,
+        request: Request | None = None,
         *,
         reply_timeout: float = DEFAULT_TIMEOUT,
-    ) -> dict[str, Any]:
-        """One page: ``{"data": [...], "pagination": {...}}``."""
-        raw = json.dumps(dict(request or {})).encode()
-        # A request nobody answered in time is useless later: let the broker drop it.
-        message = self._message(raw, str(uuid.uuid4()), reply=True, expiration=reply_timeout)
-        reply = await self._transport.request(
-            self.topology.queries_exchange, resource.list_key, message, reply_timeout=reply_timeout
+    ) -> ListReply[Any]:
+        """One page: ``data`` (the resources) and ``pagination`` (``total``, ``next_cursor``,
+        ``prev_cursor``, ``has_more``); ``ErrorReply`` when refused (``invalid_query``...)."""
+        raw = await self.request(
+            self.topology.queries_exchange,
+            resource.list_key,
+            request if request is not None else {},
+            reply_timeout=reply_timeout,
         )
-        if reply.status != 200:
-            raise ErrorReply(reply.status, reply.body)
-        page: dict[str, Any] = reply.body
-        return page
+        return LIST_REPLY_MODELS[resource].model_validate_json(raw)
+
+    # fmt: off
+    @overload
+    def iterate_all(self, resource: Literal[Resource.ENTITY], request: Request | None = ..., *, reply_timeout: float = ...) -> AsyncIterator[Entity]: ...  # noqa: E501
+    @overload
+    def iterate_all(self, resource: Literal[Resource.CUSTOMER], request: Request | None = ..., *, reply_timeout: float = ...) -> AsyncIterator[Customer]: ...  # noqa: E501
+    @overload
+    def iterate_all(self, resource: Literal[Resource.TAX], request: Request | None = ..., *, reply_timeout: float = ...) -> AsyncIterator[Tax]: ...  # noqa: E501
+    @overload
+    def iterate_all(self, resource: Literal[Resource.ITEM], request: Request | None = ..., *, reply_timeout: float = ...) -> AsyncIterator[Item]: ...  # noqa: E501
+    @overload
+    def iterate_all(self, resource: Resource, request: Request | None = ..., *, reply_timeout: float = ...) -> AsyncIterator[AnyResource]: ...  # noqa: E501
+    # fmt: on
 
     async def iterate_all(
         self,
         resource: Resource,
-        request: Mapping[str, Any] | None = None,
+        request: Request | None = None,
         *,
         reply_timeout: float = DEFAULT_TIMEOUT,
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Every matching resource, following ``next_cursor`` page by page."""
+    ) -> AsyncIterator[AnyResource]:
+        """Every matching resource, following ``next_cursor``: a page is fetched only when the
+        caller has consumed the one before, so stopping early costs nothing more."""
+        if isinstance(request, ListRequest):
+            request = request.model_dump(mode="json", exclude_unset=True)
         params = {k: v for k, v in (request or {}).items() if k != "prev_cursor"}
         while True:
             page = await self.list(resource, params, reply_timeout=reply_timeout)
-            for item in page["data"]:
+            for item in page.data:
                 yield item
-            cursor = page["pagination"].get("next_cursor")
+            cursor = page.pagination.next_cursor
             if not cursor:
                 return
             # Later pages need no count: it only costs the query service a second scan.
             params = {**params, "next_cursor": cursor, "include_total_count": False}
-
-    # -- events ------------------------------------------------------------------------------
-
-    async def tail(
-        self,
-        bindings: Iterable[str] = ("#",),
-        *,
-        entity_ids: Iterable[str] | None = None,
-        on_ready: Callable[[], None] | None = None,
-    ) -> AsyncIterator[Event]:
-        """Live events on a private, exclusive, auto-deleted queue, until the caller stops.
-
-        Without ``entity_ids``: from the events exchange (the services' trusted subscribers
-        and admins). With them: from the tenant events exchange, each binding qualified by
-        each entity (``customer.*`` becomes ``ent_….customer.*``), which is all a tenant's
-        broker user may bind. ``on_ready`` is called once the queue is bound: events from
-        then on are seen."""
-        channel = await self._transport.channel()
-        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-        if entity_ids is None:
-            for binding in bindings:
-                await queue.bind(self.topology.events_exchange, routing_key=binding)
-        else:
-            exchange = self.topology.tenant_events_exchange
-            for entity_id in entity_ids:
-                for binding in bindings:
-                    key = self.topology.tenant_event_key(entity_id, binding)
-                    await queue.bind(exchange, routing_key=key)
-        if on_ready is not None:
-            on_ready()
-        async with queue.iterator(no_ack=True) as messages:
-            async for message in messages:
-                traceparent = self._transport.tracing.receive(message)
-                yield event_from(message, traceparent)
-
-    # -- dead letters ------------------------------------------------------------------------
-
-    async def dlq_list(self, limit: int = 1000) -> builtins.list[DeadLetter]:
-        """Dead-lettered messages, left in the queue (fetched unacked, returned on close)."""
-        async with self._transport.own_channel(publisher_confirms=False) as channel:
-            messages = await browse(channel, self.topology.dead_letter_queue, limit)
-            return [dead_letter(m) for m in messages]
-
-    async def dlq_replay(
-        self, message_ids: Iterable[str] | None = None, *, limit: int = 1000
-    ) -> builtins.list[DeadLetter]:
-        """Republish chosen dead letters (all when ``message_ids`` is None) to where they were
-        first sent, without the error headers; each leaves the queue only once the broker has
-        confirmed its republished copy. Returns the replayed ones."""
-        async with self._transport.own_channel(publisher_confirms=True) as channel:
-            return await replay(channel, self.topology.dead_letter_queue, message_ids, limit)
-
-    def _message(
-        self, body: bytes, message_id: str, *, reply: bool = False, expiration: float | None = None
-    ) -> aio_pika.Message:
-        headers: dict[str, Any] = {}
-        if self.entity_id:
-            headers[Header.ENTITY_ID.value] = self.entity_id
-        return aio_pika.Message(
-            body,
-            content_type=CONTENT_TYPE,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            message_id=message_id,
-            correlation_id=message_id if reply else None,
-            reply_to=DIRECT_REPLY_TO if reply else None,
-            headers=headers,
-            expiration=expiration,
-            user_id=self.user_id or None,
-        )

@@ -1,22 +1,24 @@
-"""The dead-letter queue: reading why a message is there, and sending it where it first went.
+"""Dead letters as they are read: why a message is there, and the message to send again.
 
 A dead letter is the original message plus the reason: ``x-error-*`` headers when a service
 refused it, the broker's ``x-death`` records when it dead-lettered the message itself (delivery
 limit reached). A replay republishes the original without either, byte for byte otherwise (text
 that is not UTF-8 included: see ``pamqp_patch``). What ``DeadLetter`` shows is text, with such
-bytes escaped (``\xff``); ``--message-id`` picks a message by its id as shown.
+bytes escaped (``\xff``); ``--message-id`` picks a message by its id as shown. What the client
+does with the queue (list, replay, discard) is ``dlq``'s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from invoicebus_contracts import CONTENT_TYPE, Header
+from invoicebus_contracts.fields import format_timestamp
 
 from .decoding import SHORT_STRING_PROPERTIES, json_or_text, jsonable, text
 
@@ -51,7 +53,9 @@ class DeadLetter:
     original_routing_key: str | None
     error_code: str | None
     error_message: str | None
+    #: The contract's error (``type``, ``code``, ``message``, ``errors``) as JSON.
     error: Any
+    #: When it was refused, as the contract writes times (``2026-01-31T09:30:00.000Z``).
     dead_lettered_at: str | None
     #: The broker's ``x-death`` records (delivery limit exceeded, ...), JSON-friendly.
     death: list[dict[str, Any]]
@@ -101,8 +105,8 @@ def dead_letter(message: AbstractIncomingMessage) -> DeadLetter:
         original_routing_key=text(routing_key),
         error_code=text(headers.get(Header.ERROR_CODE.value)),
         error_message=text(headers.get(Header.ERROR_MESSAGE.value)),
-        error=json_or_text(error_text.encode()) if error_text else None,
-        dead_lettered_at=text(headers.get(Header.DEAD_LETTERED_AT.value)),
+        error=_error(json_or_text(error_text.encode())) if error_text else None,
+        dead_lettered_at=_timestamp(text(headers.get(Header.DEAD_LETTERED_AT.value))),
         death=death,
         entity_id=text(headers.get(Header.ENTITY_ID.value)),
         properties={
@@ -113,6 +117,23 @@ def dead_letter(message: AbstractIncomingMessage) -> DeadLetter:
         headers=jsonable({k: v for k, v in headers.items() if k not in DEAD_LETTER_HEADERS}),
         body=json_or_text(message.body),
     )
+
+
+def _error(value: Any) -> Any:
+    """The error itself: ``x-error`` holds the whole error body, ``{"error": {...}}``."""
+    if isinstance(value, dict) and set(value) == {"error"}:
+        return value["error"]
+    return value
+
+
+def _timestamp(value: str | None) -> str | None:
+    """The contract's time format; older services wrote ISO-8601 with ``+00:00``."""
+    if value is None:
+        return None
+    try:
+        return format_timestamp(datetime.fromisoformat(value))
+    except ValueError:
+        return value
 
 
 def replay_message(message: AbstractIncomingMessage) -> aio_pika.Message:
@@ -142,26 +163,3 @@ async def browse(
             break
         messages.append(message)
     return messages
-
-
-async def replay(
-    channel: AbstractChannel, queue_name: str, message_ids: Iterable[str] | None, limit: int
-) -> list[DeadLetter]:
-    """Republish the chosen dead letters (all when ``message_ids`` is None) to where they
-    were first sent; each leaves the queue only once its copy is confirmed (``channel`` must
-    have publisher confirms on). Returns the replayed ones."""
-    wanted = None if message_ids is None else set(message_ids)
-    replayed: list[DeadLetter] = []
-    # Unchosen messages stay unacked until the channel closes, so each is seen once.
-    for message in await browse(channel, queue_name, limit):
-        letter = dead_letter(message)
-        if wanted is not None and letter.message_id not in wanted:
-            continue
-        exchange_name, routing_key = origin(message)
-        if exchange_name is None or routing_key is None:
-            continue
-        exchange = await channel.get_exchange(exchange_name, ensure=False)
-        await exchange.publish(replay_message(message), routing_key)
-        await message.ack()
-        replayed.append(letter)
-    return replayed

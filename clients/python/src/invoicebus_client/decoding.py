@@ -17,6 +17,7 @@ from typing import Any
 from aio_pika.abc import AbstractIncomingMessage
 from pamqp.commands import Basic
 
+from invoicebus_contracts.fields import format_timestamp
 from invoicebus_contracts.text import is_text, shown
 
 #: Where in a message: a property name, or ``"headers"`` and the names (and array positions)
@@ -60,7 +61,7 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, str | bytes):
         return shown(value)
     if isinstance(value, datetime):
-        return value.isoformat()
+        return format_timestamp(value)
     if isinstance(value, Decimal):
         return str(value)
     return value

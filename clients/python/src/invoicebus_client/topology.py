@@ -1,9 +1,11 @@
-"""Declares the contract's exchanges, queues and bindings with aio-pika, idempotently.
+"""The contract's exchanges, queues and bindings on the broker, with aio-pika: declared
+idempotently, or checked.
 
 What to declare is ``Topology.declarations()`` in the contracts; this only says it to the
-broker. The services declare it at start and so does the client before its first publish, so
-a command published before the first service start waits in its queue instead of being dropped
-by an exchange with no binding.
+broker. The services declare it at start. A client either checks that the exchanges exist
+(the default: a mistyped prefix then fails at once, instead of declaring a second topology
+that nobody consumes) or, when it may publish before the services ever started, declares it
+too, so its commands wait in their queues.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel
+from aio_pika.exceptions import ChannelNotFoundEntity
 
 from invoicebus_contracts import Topology
+
+from .errors import BrokerRefused
 
 
 async def declare_topology(
@@ -33,6 +38,20 @@ async def declare_topology(
         )
     for binding in declarations.bindings:
         await queues[binding.queue].bind(binding.exchange, routing_key=binding.routing_key)
+
+
+async def check_topology(channel: AbstractChannel, topology: Topology) -> None:
+    """Every exchange of the contract exists (passive declares), or ``BrokerRefused`` naming
+    the first missing one. The broker closes ``channel`` on a miss: use a channel of its own."""
+    for exchange in topology.declarations().exchanges:
+        try:
+            await channel.declare_exchange(exchange.name, passive=True)
+        except ChannelNotFoundEntity as exc:
+            raise BrokerRefused(
+                f"exchange {exchange.name!r} does not exist: no invoicebus service has declared"
+                f" prefix {topology.prefix!r} on this virtual host (is the prefix right, and have"
+                " the services started once?)"
+            ) from exc
 
 
 async def declare_topology_at(url: str, topology: Topology, *, delivery_limit: int) -> None:
