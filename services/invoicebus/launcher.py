@@ -1,10 +1,12 @@
 """``invoicebus run``: the whole system in one process tree, for development and demos.
 
-Checks the broker, starts MongoDB (an embedded SecantusDB keeping its files under the data
-folder, unless ``MONGODB_URL`` is set), then the command and query services as child
-processes. SIGINT/SIGTERM are forwarded to the children, which drain and exit; if any child
-dies on its own, the others are stopped too and the launcher exits non-zero. Nothing is
-restarted behind your back: a crash is loud, and a supervisor (or you) decides what is next.
+Checks the broker (one line on what is wrong: unreachable, credentials, virtual host) and the
+HTTP ports, starts MongoDB (an embedded SecantusDB keeping its files under the data folder,
+unless ``MONGODB_URL`` is set), then the command and query services as child processes, and
+says it is running once both answer ``/readyz``. SIGINT/SIGTERM are forwarded to the children,
+which drain and exit; if any child dies on its own, the others are stopped too and the
+launcher exits non-zero. Nothing is restarted behind your back: a crash is loud, and a
+supervisor (or you) decides what is next.
 """
 
 from __future__ import annotations
@@ -19,14 +21,15 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-import aio_pika
-
-from invoicebus_client import redacted
+from invoicebus_client import BrokerRefused, redacted
+from invoicebus_client.connecting import connect
 
 from .adapters.mongo import embedded
 from .adapters.mongo.embedded import EmbeddedMongo
@@ -42,6 +45,9 @@ EXIT_NOT_STARTED = 2
 POLL_SECONDS = 0.2
 #: The file under the data folder that keeps the key list cursors are signed with.
 CURSOR_SECRET_FILE = "cursor-secret"
+#: How long the services may take to answer /readyz (imports and a first connection on a
+#: busy machine take a while).
+READY_TIMEOUT_SECONDS = 120.0
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -55,18 +61,57 @@ class Child:
     process: subprocess.Popen[bytes]
 
 
-def check_broker(url: str, timeout: float = 5.0) -> None:
-    async def connect() -> None:
-        connection = await aio_pika.connect(url, timeout=timeout)
+def check_broker(url: str, wait: float = 5.0) -> None:
+    """The broker takes our connection, or ``LaunchError`` saying why not."""
+
+    async def try_once() -> None:
+        connection = await connect(url, wait=wait)
         await connection.close()
 
     try:
-        asyncio.run(connect())
+        asyncio.run(try_once())
+    except BrokerRefused as exc:
+        raise LaunchError(f"{exc}; check AMQP_URL") from exc
     except Exception as exc:
         raise LaunchError(
-            f"RabbitMQ is not reachable at {redacted(url)} ({exc!r}). Start one"
+            f"RabbitMQ is not reachable at {redacted(url)} ({exc}). Start one"
             " (rabbitmq-server -detached, or docker compose up rabbitmq) or set AMQP_URL."
         ) from exc
+
+
+def http_ports(settings: Settings) -> dict[str, int]:
+    """The services' HTTP ports that are on, by service module."""
+    ports = dict(zip(SERVICES, (settings.command_http_port, settings.query_http_port), strict=True))
+    return {service: port for service, port in ports.items() if port}
+
+
+def check_ports(settings: Settings) -> None:
+    """Each HTTP port is free (and the two differ), or ``LaunchError`` naming its setting, so
+    a clash is one line at once rather than a service failing later."""
+    names = {"invoicebus.commands": "INVOICEBUS_COMMAND_HTTP_PORT",
+             "invoicebus.queries": "INVOICEBUS_QUERY_HTTP_PORT"}  # fmt: skip
+    seen: dict[int, str] = {}
+    for service, port in http_ports(settings).items():
+        if port in seen:
+            raise LaunchError(f"{names[service]} and {names[seen[port]]} are both {port}")
+        seen[port] = service
+        with socket.socket() as sock:
+            try:
+                sock.bind((settings.http_host, port))
+            except OSError as exc:
+                raise LaunchError(
+                    f"port {port} on {settings.http_host} for {service}'s /readyz and /metrics is"
+                    f" taken ({exc.strerror}); is another 'invoicebus run' up? Set {names[service]}"
+                    " to a free port (or 0 for none)."
+                ) from exc
+
+
+def ready(host: str, port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/readyz", timeout=2) as response:
+            return bool(response.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
 
 
 def start_mongo(settings: Settings) -> tuple[str, EmbeddedMongo | None]:
@@ -180,15 +225,19 @@ def launch(settings: Settings) -> int:
     children: list[Child] = []
     try:
         check_broker(settings.amqp_url)
+        check_ports(settings)
         mongodb_url, mongo = start_mongo(settings)
         env = child_env(settings, mongodb_url)
         children = [spawn(module, env) for module in SERVICES]
-        log.info(
-            "invoicebus is running: prefix %r, broker %s; Ctrl-C to stop",
-            settings.prefix,
-            redacted(settings.amqp_url),
-        )
-        died = _supervise(children, mongo, received)
+        died = _await_ready(settings, children, mongo, received)
+        if not died:
+            if not received:
+                log.info(
+                    "invoicebus is running: prefix %r, broker %s; Ctrl-C to stop",
+                    settings.prefix,
+                    redacted(settings.amqp_url),
+                )
+            died = _supervise(children, mongo, received)
     except LaunchError as exc:
         log.error("%s", exc)
         return EXIT_NOT_STARTED
@@ -209,19 +258,48 @@ def launch(settings: Settings) -> int:
     return EXIT_CHILD_DIED if failed else 0
 
 
+def _await_ready(
+    settings: Settings, children: list[Child], mongo: EmbeddedMongo | None, received: list[int]
+) -> bool:
+    """Wait until every service with an HTTP port answers /readyz: True if a process died
+    meanwhile; ``LaunchError`` if they are not ready in time."""
+    waiting = http_ports(settings)
+    if len(waiting) < len(SERVICES):
+        log.info("not waiting for readiness of services without an HTTP port")
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while waiting and not received:
+        if _died(children, mongo):
+            return True
+        waiting = {s: p for s, p in waiting.items() if not ready(settings.http_host, p)}
+        if time.monotonic() > deadline:
+            raise LaunchError(
+                f"{', '.join(waiting)} not ready within {READY_TIMEOUT_SECONDS:.0f}s"
+                " (see their log lines above)"
+            )
+        with suppress(InterruptedError):
+            time.sleep(POLL_SECONDS)
+    return False
+
+
+def _died(children: list[Child], mongo: EmbeddedMongo | None) -> bool:
+    for child in children:
+        code = child.process.poll()
+        if code is not None:
+            log.error("%s exited with code %d; stopping the others", child.name, code)
+            return True
+    if mongo is not None and mongo.process is not None:
+        code = mongo.process.poll()
+        if code is not None:
+            log.error("the embedded MongoDB exited with code %d; stopping", code)
+            return True
+    return False
+
+
 def _supervise(children: list[Child], mongo: EmbeddedMongo | None, received: list[int]) -> bool:
     """Wait for a signal (False) or for a process to die on its own (True)."""
     while not received:
-        for child in children:
-            code = child.process.poll()
-            if code is not None:
-                log.error("%s exited with code %d; stopping the others", child.name, code)
-                return True
-        if mongo is not None and mongo.process is not None:
-            code = mongo.process.poll()
-            if code is not None:
-                log.error("the embedded MongoDB exited with code %d; stopping", code)
-                return True
+        if _died(children, mongo):
+            return True
         with suppress(InterruptedError):
             time.sleep(POLL_SECONDS)
     log.info("received %s; stopping", signal.Signals(received[0]).name)

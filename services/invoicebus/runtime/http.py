@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -94,10 +95,15 @@ class _Server(uvicorn.Server):
         yield
 
 
+class PortTaken(Exception):
+    """The HTTP port cannot be listened on (another process has it, for one)."""
+
+
 class HttpServer:
     """The endpoints served in the service's own event loop."""
 
     def __init__(self, app: AsgiFastStream, host: str, port: int) -> None:
+        self.host, self.port = host, port
         self.address = f"http://{host}:{port}"
         self._server = _Server(
             uvicorn.Config(
@@ -107,8 +113,17 @@ class HttpServer:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Returns once it listens; raises if it can't (its port is taken, for instance)."""
-        self._task = asyncio.create_task(self._server.serve())
+        """Returns once it listens; ``PortTaken`` if it can't. The socket is bound here, not
+        by uvicorn, which would end the whole process (``sys.exit``) from inside its task."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            raise PortTaken(f"cannot listen on {self.address}: {exc.strerror}") from None
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         while not self._server.started:
             if self._task.done():
                 self._task.result()

@@ -19,7 +19,7 @@ from .. import metrics
 from ..adapters.errors import is_transient
 from ..settings import Settings
 from . import tracing
-from .http import HttpServer, Phase, health_app
+from .http import HttpServer, Phase, PortTaken, health_app
 from .logs import configure_logging
 from .readiness import readiness
 from .service import Service
@@ -50,7 +50,11 @@ async def serve(service: Service, *, http_port: int) -> None:
             registries = [connections.broker_metrics, metrics.RUNTIME, service.metrics]
             endpoints = health_app(broker, ready, phase, registries, connections.progress)
             http = HttpServer(endpoints, connections.settings.http_host, http_port)
-            await http.start()
+            try:
+                await http.start()
+            except PortTaken as exc:
+                log.error("cannot start: %s (set another port, or 0 for none)", exc)
+                raise SystemExit(1) from None
         try:
             await service.app.start()
         except Exception as exc:
