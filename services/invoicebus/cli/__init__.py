@@ -1,36 +1,34 @@
 """``invoicebus``: the command-line client (and the one-command launcher, ``invoicebus run``).
 
 A thin typer layer over ``invoicebus_client.InvoicebusClient``: options become a command body,
-the reply becomes JSON on stdout (exit codes in ``output``). One module per command group:
-``resources`` (create and list per resource, the create options derived from the contract by
-``fields``), ``events``, ``dlq``, ``access`` (grants, broker permissions) and ``keys`` (API
-keys), which talk to MongoDB (``database``), and ``system`` (run, asyncapi). This module lays
-out the tree.
+the reply becomes JSON on stdout (exit codes in ``output``). The tree of commands is ``tree``'s
+table, loaded as it is used (``lazy``): one module per command group, ``resources`` (create
+and list per resource, the create options derived from the contract by ``fields``),
+``importing``, ``events``, ``dlq``, ``access`` (grants, broker permissions) and ``keys`` (API
+keys), which talk to MongoDB (``database``), and ``system`` (run, asyncapi). This module holds
+the global options. Nothing here imports pydantic or the SDK: a command imports what it needs
+when it runs.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from invoicebus_contracts import Resource
-
 from ..runtime import tracing
-from ..settings import Settings
-from . import access, dlq, events, keys, system
+from . import output
 from .context import Context
-from .resources import resource_app
+from .lazy import app as make_app
+from .tree import ROOT
 
-app = typer.Typer(
+app = make_app(
     name="invoicebus",
-    help="Customers and product catalog over RabbitMQ: send commands, list, tail events, "
-    "manage dead letters, or run the whole system.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
+    help="Customers and product catalog over RabbitMQ: send commands, list, import files, "
+    "tail and replay events, manage dead letters, or run the whole system.",
+    lazy=ROOT,
 )
 
 
@@ -38,12 +36,19 @@ app = typer.Typer(
 def main_options(
     ctx: typer.Context,
     amqp_url: Annotated[
-        str | None, typer.Option(help="Broker URL (env AMQP_URL)", show_default=False)
+        str | None,
+        typer.Option(
+            help="Broker URL (env AMQP_URL; default amqp://guest:guest@127.0.0.1:5672/)",
+            show_default=False,
+            metavar="URL",
+        ),
     ] = None,
     prefix: Annotated[
         str | None,
         typer.Option(
-            help="Prefix of exchange and queue names (env INVOICEBUS_PREFIX)", show_default=False
+            help="Prefix of exchange and queue names (env INVOICEBUS_PREFIX; default invoicebus)",
+            show_default=False,
+            metavar="PREFIX",
         ),
     ] = None,
     entity: Annotated[
@@ -52,23 +57,19 @@ def main_options(
             envvar="INVOICEBUS_ENTITY",
             help="Entity to act on (x-entity-id); default: the first entity granted to you",
             show_default=False,
+            metavar="ENT",
         ),
     ] = None,
+    json_errors: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Errors as the contract's whole error body (a JSON line) instead of one line",
+        ),
+    ] = False,
 ) -> None:
-    overrides: dict[str, Any] = {
-        k: v for k, v in {"amqp_url": amqp_url, "prefix": prefix}.items() if v
-    }
-    ctx.obj = Context(Settings(**overrides), entity)
-
-
-app.command("run")(system.run_system)
-app.command("asyncapi")(system.asyncapi)
-for resource in Resource:
-    app.add_typer(resource_app(resource), name=resource.value, no_args_is_help=True)
-app.add_typer(events.app, name="events", no_args_is_help=True)
-app.add_typer(dlq.app, name="dlq", no_args_is_help=True)
-app.add_typer(access.app, name="access", no_args_is_help=True)
-app.add_typer(keys.app, name="keys", no_args_is_help=True)
+    output.errors_as_json(json_errors)
+    ctx.obj = Context(amqp_url=amqp_url, prefix=prefix, entity_id=entity)
 
 
 def main() -> None:

@@ -18,11 +18,12 @@ from invoicebus_contracts import ENTITY_ID_PATTERN
 
 from ..adapters.mongo.grants import MongoGrants
 from ..broker_permissions import definitions, permissions, rabbitmqctl_lines
+from . import lazy
 from .context import Context
 from .database import with_database
 from .output import EXIT_REFUSED, emit, fail
 
-app = typer.Typer(help="Grants: which principal (broker user) may act on which entity.")
+app = lazy.app(help="Grants: which principal (broker user) may act on which entity.")
 
 
 def _entity_id(value: str | None) -> str | None:
@@ -35,7 +36,7 @@ Principal = Annotated[str, typer.Option(help="The principal: a RabbitMQ user nam
 Entity = Annotated[str, typer.Option(help="The entity, ent_...", callback=_entity_id)]
 
 
-@app.command("grant")
+@lazy.command_of(app, "grant")
 def grant(ctx: typer.Context, principal: Principal, entity: Entity) -> None:
     """Let PRINCIPAL act on ENTITY (at once, in every service replica)."""
     context: Context = ctx.obj
@@ -45,7 +46,7 @@ def grant(ctx: typer.Context, principal: Principal, entity: Entity) -> None:
           f" --principal {principal}` for its events", file=sys.stderr)  # fmt: skip
 
 
-@app.command("revoke")
+@lazy.command_of(app, "revoke")
 def revoke(ctx: typer.Context, principal: Principal, entity: Entity) -> None:
     """Withdraw PRINCIPAL's grant on ENTITY (effective within the grant cache time)."""
     context: Context = ctx.obj
@@ -57,7 +58,7 @@ def revoke(ctx: typer.Context, principal: Principal, entity: Entity) -> None:
           f" {principal}` to stop its events too", file=sys.stderr)  # fmt: skip
 
 
-@app.command("list")
+@lazy.command_of(app, "list")
 def list_grants(
     ctx: typer.Context,
     principal: Annotated[str | None, typer.Option(help="Only this principal's grants")] = None,
@@ -83,7 +84,7 @@ class Format(StrEnum):
     JSON = "json"
 
 
-@app.command("broker-permissions")
+@lazy.command_of(app, "broker-permissions")
 def broker_permissions(
     ctx: typer.Context,
     principal: Principal,

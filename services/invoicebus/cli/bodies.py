@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -10,7 +9,6 @@ from typing import Any
 import typer
 from pydantic import BaseModel
 
-from invoicebus_contracts.fields import decimal_to_json
 from invoicebus_contracts.wire import InvalidMessage, decode_json, parse
 
 from .output import EXIT_REFUSED, fail, invalid
@@ -45,12 +43,6 @@ def load_json(text: str) -> bytes:
     return sys.stdin.buffer.read() if text == "-" else text.encode()
 
 
-def _json_default(value: object) -> object:
-    if isinstance(value, Decimal):
-        return decimal_to_json(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
 def command_body(
     model: type[BaseModel], raw_json: str | None, fields: dict[str, Any], *, validate: bool
 ) -> bytes:
@@ -69,7 +61,9 @@ def command_body(
         for key, value in fields.items():
             if isinstance(value, dict) and isinstance(base.get(key), dict):
                 fields[key] = {**base[key], **value}
-        raw = json.dumps({**base, **fields}, default=_json_default).encode()
+        from invoicebus_client import encode_body  # numbers stay exact, as the SDK sends them
+
+        raw = encode_body({**base, **fields})
     if validate:
         try:
             parse(model, raw)

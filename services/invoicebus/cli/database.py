@@ -44,4 +44,4 @@ def with_database(
         return run(connected())
     except PyMongoError as exc:
         where = "MONGODB_URL" if settings.mongodb_url else f"the embedded database ({url})"
-        fail(EXIT_UNAVAILABLE, f"invoicebus: cannot use {where}: {exc}")
+        fail(EXIT_UNAVAILABLE, f"cannot use {where}: {exc}")

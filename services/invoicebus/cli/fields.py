@@ -30,6 +30,8 @@ NAMES: Mapping[tuple[str, ...], str] = {
     ("taxes", "classification"): "tax_class",
     ("tax_ids",): "tax_id",
 }
+#: What each kind of value looks like in the help; anything else is given as JSON.
+_METAVARS: Mapping[Any, str] = {str: "TEXT", Decimal: "NUMBER"}
 #: Short flags, for options typed often.
 SHORT: Mapping[tuple[str, ...], str] = {("metadata",): "-m"}
 
@@ -48,6 +50,8 @@ class FieldOption:
     to_body: Callable[[Any], Any]
     #: For a list of objects: each value becomes ``{member: value}``.
     member: str | None = None
+    #: Whether the option repeats (its value is a list of texts).
+    repeated: bool = False
 
 
 def field_options(model: type[BaseModel]) -> list[FieldOption]:
@@ -84,10 +88,12 @@ def _option(path: tuple[str, ...], info: FieldInfo, kind: Any, *, repeated: bool
     flag = "--" + param.replace("_", "-")
     decls = (flag, SHORT[path]) if path in SHORT else ()
     help_text = info.description
+    metavar = _METAVARS.get(kind, "JSON")
     convert: Callable[[Any], Any]
     if get_origin(kind) is dict:
         value_type: Any = list[str] | None
-        help_text = "key=value, repeatable"
+        metavar = "KEY=VALUE"
+        help_text = f"{help_text}; key=value, repeatable" if help_text else "key=value, repeatable"
         convert = functools.partial(parse_pairs, option=flag)
     elif repeated:
         value_type = list[str] | None
@@ -97,12 +103,14 @@ def _option(path: tuple[str, ...], info: FieldInfo, kind: Any, *, repeated: bool
     else:
         value_type = str | None
         convert = _scalar(kind, flag)
+    option = typer.Option(*decls, help=help_text, show_default=False, metavar=metavar)
     return FieldOption(
         param=param,
         field=path[0],
-        annotation=Annotated[value_type, typer.Option(*decls, help=help_text, show_default=False)],
+        annotation=Annotated[value_type, option],
         to_body=convert,
         member=path[1] if len(path) > 1 else None,
+        repeated=value_type != str | None,
     )
 
 

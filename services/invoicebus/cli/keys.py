@@ -9,11 +9,12 @@ from typing import Annotated, Any
 import typer
 
 from ..adapters.mongo.keys import KeyInfo, MongoApiKeys
+from . import lazy
 from .context import Context
 from .database import with_database
 from .output import EXIT_REFUSED, EXIT_UNAVAILABLE, emit, fail
 
-app = typer.Typer(help="API keys for the HTTP gateway (stored as hashes only).")
+app = lazy.app(help="API keys for the HTTP gateway (stored as hashes only).")
 
 
 def _shown(info: KeyInfo) -> dict[str, Any]:
@@ -26,7 +27,7 @@ def _shown(info: KeyInfo) -> dict[str, Any]:
     }
 
 
-@app.command("create")
+@lazy.command_of(app, "create")
 def create(
     ctx: typer.Context,
     principal: Annotated[str, typer.Option(help="Whom the key acts as")],
@@ -38,7 +39,7 @@ def create(
     print("store the key now: only its hash is kept", file=sys.stderr)
 
 
-@app.command("revoke")
+@lazy.command_of(app, "revoke")
 def revoke(
     ctx: typer.Context,
     key_id: Annotated[str | None, typer.Option("--id", help="The key's id (key_...)")] = None,
@@ -62,7 +63,7 @@ def revoke(
         emit(_shown(info), pretty=False)
 
 
-@app.command("list")
+@lazy.command_of(app, "list")
 def list_keys(
     ctx: typer.Context,
     principal: Annotated[str | None, typer.Option(help="Only this principal's keys")] = None,

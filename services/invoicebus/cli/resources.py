@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Callable, Mapping
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from invoicebus_client import DEFAULT_TIMEOUT, InvoicebusClient
+from invoicebus_client.defaults import DEFAULT_TIMEOUT
 from invoicebus_contracts import COMMAND_MODELS, ListRequest, Resource, limits
 from invoicebus_contracts.errors import ErrorCode
 from invoicebus_contracts.wire import InvalidMessage, parse
@@ -22,17 +22,13 @@ from invoicebus_contracts.wire import InvalidMessage, parse
 from .bodies import command_body
 from .context import Context
 from .fields import body_fields, field_options
-from .output import EXIT_REFUSED, emit, fail, invalid
+from .output import EXIT_REFUSED, emit, fail, invalid, warn
+from .tree import RESOURCES, resource_commands
 
-#: How the CLI speaks of each resource: its group's help, and what ``create`` makes.
-GROUPS: Mapping[Resource, tuple[str, str]] = {
-    Resource.ENTITY: ("Entities: the businesses that own customers, taxes and items.", "an entity"),
-    Resource.CUSTOMER: ("Customers of the entity.", "a customer"),
-    Resource.TAX: ("Tax rates of the entity.", "a tax rate"),
-    Resource.ITEM: ("Items (the product catalog) of the entity.", "an item"),
-}
+if TYPE_CHECKING:
+    from invoicebus_client import InvoicebusClient
 
-TimeoutOpt = Annotated[float, typer.Option(help="Seconds to wait for the reply")]
+TimeoutOpt = Annotated[float, typer.Option(help="Seconds to wait for the reply", metavar="SECONDS")]
 
 
 def _keyword(name: str, annotation: Any, default: Any) -> inspect.Parameter:
@@ -43,9 +39,11 @@ def _keyword(name: str, annotation: Any, default: Any) -> inspect.Parameter:
 #: The options every create command has after its fields.
 SHARED_CREATE_OPTIONS = (
     _keyword("raw_json", Annotated[str | None, typer.Option(
-        "--json", help="The raw command body as JSON ('-' reads stdin); options win")], None),
+        "--json", metavar="JSON",
+        help="The raw command body as JSON ('-' reads stdin); options win")], None),
     _keyword("message_id", Annotated[str | None, typer.Option(
-        help="Idempotency key; default: a fresh UUID. Reuse one to retry safely")], None),
+        metavar="ID", help="Idempotency key; default: a fresh UUID. Reuse one to retry safely")],
+        None),
     _keyword("no_wait", Annotated[bool, typer.Option(
         "--no-wait", help="Only publish (confirmed) and print the message_id")], False),
     _keyword("timeout", TimeoutOpt, DEFAULT_TIMEOUT),
@@ -54,25 +52,44 @@ SHARED_CREATE_OPTIONS = (
 )  # fmt: skip
 
 
-def create_command(resource: Resource) -> Callable[..., None]:
+def create_command(name: str) -> Callable[..., None]:
+    resource = Resource(name)
     model = COMMAND_MODELS[resource]
     options = field_options(model)
 
     def create(ctx: typer.Context, **values: Any) -> None:
+        from invoicebus_client import new_message_id
+
         body = command_body(
             model, values["raw_json"], body_fields(options, values),
             validate=not values["no_validate"],
         )  # fmt: skip
-        wait = not values["no_wait"]
         context: Context = ctx.obj
-        reply = context.call(
-            lambda c: c.create(resource, body, message_id=values["message_id"], wait=wait,
-                               reply_timeout=values["timeout"])
-        )  # fmt: skip
-        if wait:
-            emit(reply.body)
+        message_id = values["message_id"] or new_message_id()
+        queued = False
+
+        def confirmed(_: str) -> None:
+            nonlocal queued
+            queued = True
+
+        async def send(client: InvoicebusClient) -> Any:
+            if not await client.consumers(resource):
+                warn(
+                    f"no service consumes {client.topology.command_queue(resource)} now; the"
+                    " command waits in its queue until one starts"
+                )
+            if values["no_wait"]:
+                return await client.send(resource, body, message_id=message_id)
+            return await client.create(
+                resource, body, message_id=message_id, reply_timeout=values["timeout"],
+                on_queued=confirmed,
+            )  # fmt: skip
+
+        result = context.call(send, interrupted=lambda: _interrupted(message_id, queued))
+        if values["no_wait"]:
+            print(result, flush=True)
         else:
-            print(reply.message_id, flush=True)
+            emit(result)
 
     ctx = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD,
                             annotation=typer.Context)  # fmt: skip
@@ -81,25 +98,50 @@ def create_command(resource: Resource) -> Callable[..., None]:
     assert not clash, f"{model.__name__} fields clash with the CLI's own options: {clash}"
     # typer reads the options from the signature.
     create.__signature__ = inspect.Signature([ctx, *fields, *SHARED_CREATE_OPTIONS])  # type: ignore[attr-defined]
-    create.__doc__ = f"Create {GROUPS[resource][1]} ({resource.create_key}) and print it."
+    create.__doc__ = resource_commands(resource)["create"].summary
     return create
 
 
-def list_command(resource: Resource) -> Callable[..., None]:
+def _interrupted(message_id: str, queued: bool) -> str:
+    retry = f"run the same command again with --message-id {message_id}"
+    if queued:
+        return (
+            f"interrupted: the command {message_id} is queued and will still be processed;"
+            f" to see its result or retry safely, {retry}"
+        )
+    return (
+        f"interrupted before the broker confirmed the command {message_id}: it may not be"
+        f" queued; to create it exactly once, {retry}"
+    )
+
+
+def list_command(name: str) -> Callable[..., None]:
+    resource = Resource(name)
+
     def list_resources(
         ctx: typer.Context,
         query: Annotated[
-            str | None, typer.Option(help='Filter as JSON, e.g. \'{"name": {"startsWith": "A"}}\'')
+            str | None,
+            typer.Option(
+                metavar="JSON", help='Filter as JSON, e.g. \'{"name": {"startsWith": "A"}}\''
+            ),
         ] = None,
-        search: Annotated[str | None, typer.Option(help="Case-insensitive text search")] = None,
+        search: Annotated[
+            str | None, typer.Option(metavar="TEXT", help="Case-insensitive text search")
+        ] = None,
         order_by: Annotated[
-            str | None, typer.Option(help="field or -field; default: id (creation order)")
+            str | None,
+            typer.Option(metavar="FIELD", help="field or -field; default: id (creation order)"),
         ] = None,
         limit: Annotated[
-            int | None, typer.Option(help=f"Page size, 1..{limits.LIST_LIMIT_MAX}")
+            int | None, typer.Option(metavar="N", help=f"Page size, 1..{limits.LIST_LIMIT_MAX}")
         ] = None,
-        next_cursor: Annotated[str | None, typer.Option(help="Page after this cursor")] = None,
-        prev_cursor: Annotated[str | None, typer.Option(help="Page before this cursor")] = None,
+        next_cursor: Annotated[
+            str | None, typer.Option(metavar="CURSOR", help="Page after this cursor")
+        ] = None,
+        prev_cursor: Annotated[
+            str | None, typer.Option(metavar="CURSOR", help="Page before this cursor")
+        ] = None,
         no_total: Annotated[
             bool, typer.Option("--no-total", help="Skip counting (total is -1)")
         ] = False,
@@ -140,14 +182,7 @@ def list_command(resource: Resource) -> Callable[..., None]:
         context.call(every)
 
     list_resources.__doc__ = (
-        f"List {resource.value} resources ({resource.list_key}): one page as a JSON document,"
+        f"List {RESOURCES[resource].many} ({resource.list_key}): one page as a JSON document,"
         " or with --all every match as JSON lines."
     )
     return list_resources
-
-
-def resource_app(resource: Resource) -> typer.Typer:
-    group = typer.Typer(help=GROUPS[resource][0])
-    group.command("create")(create_command(resource))
-    group.command("list")(list_command(resource))
-    return group

@@ -11,7 +11,8 @@ import typer
 
 def run_system(ctx: typer.Context) -> None:
     """Start the whole system: broker check, MongoDB (embedded unless MONGODB_URL), the
-    command and query services. Stops cleanly on Ctrl-C/SIGTERM."""
+    command and query services; "running" once both answer /readyz. Stops cleanly on
+    Ctrl-C/SIGTERM."""
     from ..launcher import launch  # the services' libraries load only for this command
 
     raise typer.Exit(launch(ctx.obj.settings))
@@ -21,7 +22,8 @@ def asyncapi(
     ctx: typer.Context,
     yaml: Annotated[bool, typer.Option("--yaml", help="YAML instead of JSON")] = False,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout")
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write to this file, not stdout"),
     ] = None,
 ) -> None:
     """Print (or write) the AsyncAPI 3.0 document of the wire contract."""
