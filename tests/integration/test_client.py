@@ -1,4 +1,5 @@
-"""The client SDK under a broken connection: retries keep the command's id, so it counts once."""
+"""The client SDK against the real broker and services: typed results, concurrent requests on
+one connection, and retries that keep the command's id, so it counts once."""
 
 from __future__ import annotations
 
@@ -6,14 +7,23 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 
 import pytest
 
 from invoicebus.settings import Settings
-from invoicebus_client import InvoicebusClient
-from invoicebus_contracts import Resource
+from invoicebus_client import BrokerRefused, ErrorReply, InvoicebusClient
+from invoicebus_contracts import (
+    CreateItem,
+    Customer,
+    ErrorBody,
+    ErrorCode,
+    Item,
+    ListReply,
+    Resource,
+)
 
 pytestmark = pytest.mark.usefixtures("command_service")
 
@@ -81,7 +91,63 @@ async def test_a_publish_cut_off_before_its_confirm_is_retried_and_counts_once(
 
     assert cutter.cuts == 1
     assert cutter.connections == 2  # the retry reconnected
-    assert reply.status == 201
-    assert reply.body["name"] == name
+    assert reply.name == name
     stored = await db.customers.find({"name": name}).to_list()
-    assert [doc["_id"] for doc in stored] == [reply.body["id"]]
+    assert [doc["_id"] for doc in stored] == [reply.id]
+
+
+@pytest.mark.usefixtures("query_service")
+async def test_concurrent_creates_and_lists_on_one_client_each_get_their_own_reply(
+    settings: Settings, entity: dict[str, Any]
+) -> None:
+    """Creates and lists in flight at once on one connection, some creates sharing a
+    message_id: each call gets the reply to its own request, typed with the contract."""
+    tag = uuid.uuid4().hex[:8]
+    names = [f"Concurrent {tag} {i}" for i in range(40)]
+    shared = f"shared-{tag}"
+    async with InvoicebusClient(settings.amqp_url, settings.prefix, entity_id=entity["id"]) as c:
+        creates = [c.create(Resource.CUSTOMER, {"name": name}) for name in names]
+        twins = [c.create(Resource.CUSTOMER, {"name": "Twin"}, message_id=shared) for _ in "ab"]
+        lists = [c.list(Resource.CUSTOMER, {"search": tag, "limit": 5}) for _ in range(10)]
+        customers, (first_twin, second_twin), pages = await asyncio.gather(
+            asyncio.gather(*creates), asyncio.gather(*twins), asyncio.gather(*lists)
+        )
+
+        assert all(isinstance(c, Customer) for c in customers)
+        assert [c.name for c in customers] == names  # each create got its own reply
+        assert len({c.id for c in customers}) == len(names)
+        assert first_twin == second_twin  # one message_id, one customer
+        assert all(isinstance(p, ListReply) for p in pages)
+        assert all(len(p.data) <= 5 and p.pagination.total <= len(names) for p in pages)
+
+        every = [c.name async for c in c.iterate_all(Resource.CUSTOMER, {"search": tag})]
+        assert sorted(every) == sorted(names)
+
+        with pytest.raises(ErrorReply) as refused:
+            await c.create(Resource.CUSTOMER, {"name": "X", "country_code": "XX"})
+    assert refused.value.status == 422
+    assert isinstance(refused.value.body, ErrorBody)
+    assert refused.value.body.error.code is ErrorCode.VALIDATION_ERROR
+    assert refused.value.errors[0].loc == ["country_code"]
+    assert "Value error" not in refused.value.message
+
+
+async def test_a_contract_model_is_a_body_and_the_created_resource_comes_back_typed(
+    settings: Settings, entity: dict[str, Any]
+) -> None:
+    body = CreateItem.model_validate(
+        {"name": "Typed", "price": Decimal("2.50"), "taxes": [{"rate": 22}]}
+    )
+    async with InvoicebusClient(settings.amqp_url, settings.prefix, entity_id=entity["id"]) as c:
+        item = await c.create(Resource.ITEM, body)
+    assert isinstance(item, Item)
+    assert (item.price, item.total_tax) == (Decimal("2.5"), Decimal("0.55"))
+    assert item.entity_id == entity["id"]
+
+
+async def test_a_client_for_a_prefix_nobody_declared_is_refused_at_once(
+    settings: Settings,
+) -> None:
+    with pytest.raises(BrokerRefused, match="does not exist"):
+        async with InvoicebusClient(settings.amqp_url, f"{settings.prefix}-nobody"):
+            pass

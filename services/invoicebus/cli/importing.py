@@ -28,7 +28,7 @@ from invoicebus_contracts import COMMAND_MODELS, Resource
 
 from .context import Context
 from .fields import field_options
-from .output import EXIT_REFUSED, EXIT_UNAVAILABLE, note, warn
+from .output import EXIT_INTERRUPTED, EXIT_REFUSED, EXIT_UNAVAILABLE, note, warn
 from .rows import Format, Row, count, detect, file_hash, message_id, read
 from .tree import RESOURCES
 
@@ -48,6 +48,8 @@ class Tally:
     refused: int = 0
     started: float = field(default_factory=time.monotonic)
     report: IO[str] | None = None
+    #: Whether it reached the broker: a failure before says so in its one line, no summary.
+    connected: bool = False
 
     @property
     def done(self) -> int:
@@ -99,6 +101,7 @@ def import_command(name: str) -> Callable[..., None]:
         context: Context = ctx.obj
 
         async def load(client: InvoicebusClient) -> None:
+            tally.connected = True
             if not await client.consumers(resource):
                 warn(f"no service consumes {client.topology.command_queue(resource)} now")
             with ProgressBar(RESOURCES[resource].many, tally.total) as advance:
@@ -115,10 +118,11 @@ def import_command(name: str) -> Callable[..., None]:
         finally:
             if tally.report is not None:
                 tally.report.close()
-            note(f"imported {tally.summary(file, report_path)}")
+            if tally.connected:
+                note(f"imported {tally.summary(file, report_path)}")
         if code == 0 and tally.refused:
             code = EXIT_REFUSED
-        if code in (EXIT_UNAVAILABLE, 130):
+        if tally.connected and code in (EXIT_UNAVAILABLE, EXIT_INTERRUPTED):
             note("run the same import again to resume: rows already created are not created twice")
         raise typer.Exit(code)
 
