@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
+from urllib.parse import urlparse, urlunparse
 
 import aio_pika
 import pytest
@@ -193,7 +197,75 @@ async def test_unreachable_broker_is_a_clear_error(tmp_path: Path) -> None:
     async with running(env, log) as process:
         code = await asyncio.wait_for(process.wait(), 60)
     assert code == 2
-    assert "RabbitMQ is not reachable at amqp://guest:***@127.0.0.1:1/" in log.read_text()
+    [line] = log.read_text().splitlines()
+    assert "RabbitMQ is not reachable at amqp://guest:***@127.0.0.1:1/" in line
+
+
+async def test_a_wrong_virtual_host_is_named_not_called_unreachable(
+    servers: Backends, tmp_path: Path
+) -> None:
+    parsed = urlparse(servers.amqp_url)
+    url = urlunparse(parsed._replace(path="/nope_vhost"))
+    env = launcher_env(url, "ibtest-novhost", tmp_path, free_port())
+    log = tmp_path / "run.log"
+    async with running(env, log) as process:
+        code = await asyncio.wait_for(process.wait(), 60)
+    assert code == 2
+    [line] = log.read_text().splitlines()
+    assert "refused virtual host 'nope_vhost': it does not exist" in line
+    assert "not reachable" not in line
+
+
+async def test_an_http_port_clash_is_one_line_before_anything_starts(
+    servers: Backends, tmp_path: Path
+) -> None:
+    env = launcher_env(servers.amqp_url, "ibtest-clash", tmp_path / "data", free_port())
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env["INVOICEBUS_QUERY_HTTP_PORT"] = str(taken.getsockname()[1])
+        log = tmp_path / "run.log"
+        async with running(env, log) as process:
+            code = await asyncio.wait_for(process.wait(), 60)
+    assert code == 2
+    [line] = log.read_text().splitlines()
+    assert f"port {env['INVOICEBUS_QUERY_HTTP_PORT']} on 127.0.0.1" in line
+    assert "INVOICEBUS_QUERY_HTTP_PORT" in line
+    assert not (tmp_path / "data" / "mongo").exists()  # nothing was started
+
+
+@pytest.mark.usefixtures("declared")
+async def test_running_is_said_only_once_both_services_are_ready(
+    servers: Backends, prefix: str, tmp_path: Path
+) -> None:
+    env = launcher_env(servers.amqp_url, prefix, tmp_path / "data", free_port())
+    ports = {"commands": free_port(), "queries": free_port()}
+    env.update(
+        INVOICEBUS_COMMAND_HTTP_PORT=str(ports["commands"]),
+        INVOICEBUS_QUERY_HTTP_PORT=str(ports["queries"]),
+    )
+    log = tmp_path / "run.log"
+    async with running(env, log) as process:
+        for _ in range(START_TIMEOUT * 10):
+            if "invoicebus is running" in log.read_text():
+                break
+            assert process.returncode is None, log.read_text()
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError(f"never said it runs:\n{log.read_text()}")
+        # At the moment it says so, both answer /readyz with 200.
+        for port in ports.values():
+            status, _ = await asyncio.to_thread(readyz, port)
+            assert status == 200, port
+        assert await stopped(process, signal.SIGTERM) == 0, log.read_text()
+
+
+def readyz(port: int) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
 
 
 def find(processes: dict[int, str], match: Callable[[str], bool]) -> int:
