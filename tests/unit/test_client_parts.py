@@ -1,0 +1,92 @@
+"""Parts of the SDK that need no broker: its names, the error it raises for a refusal, which
+dead letters a filter chooses, and which of them a replay would send straight back."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import invoicebus_client
+from invoicebus_client import DeadLetter, DeadLetterFilter, ErrorReply, encode_body
+from invoicebus_client.dlq import contract_refusal
+from invoicebus_contracts import CreateItem, ErrorBody, ErrorCode
+
+
+def test_every_public_name_loads_and_is_declared_once_for_type_checkers_and_at_runtime() -> None:
+    tree = ast.parse(Path(invoicebus_client.__file__).read_text())
+    checked = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+        for imp in node.body
+        if isinstance(imp, ast.ImportFrom)
+        for alias in imp.names
+    }
+    assert checked == set(invoicebus_client._MODULES) == set(invoicebus_client.__all__)
+    for name in invoicebus_client.__all__:
+        assert getattr(invoicebus_client, name) is not None
+
+
+def test_an_error_reply_carries_the_contracts_error_body() -> None:
+    raw = (
+        b'{"error": {"type": "invalid_request_error", "code": "tax_not_found", "message": "no",'
+        b' "errors": [{"loc": ["taxes", 0], "msg": "no"}]}}'
+    )
+    refused = ErrorReply(422, raw)
+    assert isinstance(refused.body, ErrorBody)
+    assert refused.body.error.code is ErrorCode.TAX_NOT_FOUND
+    assert (refused.code, refused.message, refused.errors[0].loc) == (
+        "tax_not_found",
+        "no",
+        ["taxes", 0],
+    )
+    assert str(refused) == "422 tax_not_found: no"
+
+
+def test_an_error_code_newer_than_the_client_is_kept_as_it_came() -> None:
+    raw = b'{"error": {"type": "invalid_request_error", "code": "unauthenticated", "message": "?"}}'
+    refused = ErrorReply(401, raw)
+    assert (refused.status, refused.code, refused.message) == (401, "unauthenticated", "?")
+    assert refused.raw["error"]["code"] == "unauthenticated"
+    garbage = ErrorReply(500, b"<html>")
+    assert (garbage.code, garbage.message, garbage.raw) == ("unknown", "<html>", "<html>")
+
+
+def letter(**fields: object) -> DeadLetter:
+    base: dict[str, object] = {
+        "message_id": "m-1", "routing_key": "customer.create", "original_exchange": "ib.commands",
+        "original_routing_key": "customer.create", "error_code": "validation_error",
+        "error_message": "x", "error": None, "dead_lettered_at": None, "death": [],
+        "entity_id": "ent_1", "body": None,
+    }  # fmt: skip
+    return DeadLetter(**{**base, **fields})  # type: ignore[arg-type]
+
+
+def test_a_filter_chooses_by_every_criterion_given() -> None:
+    assert DeadLetterFilter.of().everything
+    assert DeadLetterFilter.of(["m-1"]).matches(letter())
+    assert not DeadLetterFilter.of(["m-2"]).matches(letter())
+    assert DeadLetterFilter.of(error_code="validation_error", entity_id="ent_1").matches(letter())
+    assert not DeadLetterFilter.of(error_code="validation_error", entity_id="ent_2").matches(
+        letter()
+    )
+    assert not DeadLetterFilter.of(error_code="tax_not_found").matches(letter())
+
+
+def test_a_replay_would_send_back_only_what_the_contract_accepts() -> None:
+    assert contract_refusal(letter(), b'{"name": "Fine now"}') is None
+    refusal = contract_refusal(letter(), b'{"name": "Bad", "colour": "red"}')
+    assert refusal is not None and refusal.error.errors[0].loc == ["colour"]
+    unknown = contract_refusal(letter(original_routing_key="customer.delete"), b"{}")
+    assert unknown is not None and "not a command of the contract" in unknown.error.message
+
+
+def test_bodies_keep_numbers_exact_and_models_send_only_what_was_given() -> None:
+    from decimal import Decimal
+
+    assert (
+        encode_body({"price": Decimal("0.10"), "name": "Č"})
+        == '{"price": 0.1, "name": "Č"}'.encode()
+    )
+    model = CreateItem.model_validate({"name": "Tea", "price": Decimal("1.20")})
+    assert encode_body(model) == b'{"name":"Tea","price":1.2}'
