@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from invoicebus.settings import Settings
-from invoicebus_contracts import ErrorCode, Resource, Topology, limits
+from invoicebus_contracts import REPLAY_KEY, ErrorCode, Resource, Topology, limits
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
@@ -89,3 +89,10 @@ def test_the_topology_table_says_what_is_declared() -> None:
         assert f"| {queue.queue_type} queue |" in row
         for key, value in queue.arguments.items():
             assert f"`{key}: {value}`" in row
+
+
+@CONTRACT_DOCS
+def test_the_replay_request_and_its_queue_are_documented(doc: str) -> None:
+    topology = Topology()
+    assert f"`{REPLAY_KEY}`" in doc
+    assert f"`{topology.replay_queue}`" in doc
