@@ -3,28 +3,15 @@ dead letters a filter chooses, and which of them a replay would send straight ba
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import invoicebus_client
 from invoicebus_client import DeadLetter, DeadLetterFilter, ErrorReply, encode_body
 from invoicebus_client.dlq import contract_refusal
 from invoicebus_contracts import CreateItem, ErrorBody, ErrorCode
+from tests.support.packages import assert_names_declared_alike
 
 
-def test_every_public_name_loads_and_is_declared_once_for_type_checkers_and_at_runtime() -> None:
-    tree = ast.parse(Path(invoicebus_client.__file__).read_text())
-    checked = {
-        alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
-        for imp in node.body
-        if isinstance(imp, ast.ImportFrom)
-        for alias in imp.names
-    }
-    assert checked == set(invoicebus_client._MODULES) == set(invoicebus_client.__all__)
-    for name in invoicebus_client.__all__:
-        assert getattr(invoicebus_client, name) is not None
+def test_every_public_name_loads_and_is_declared_alike_for_type_checkers_and_at_runtime() -> None:
+    assert_names_declared_alike(invoicebus_client)
 
 
 def test_an_error_reply_carries_the_contracts_error_body() -> None:

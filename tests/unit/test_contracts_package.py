@@ -7,6 +7,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+from tests.support.packages import assert_names_declared_alike
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -28,24 +30,10 @@ def test_importing_contracts_loads_no_service_library() -> None:
     assert out.stdout.strip() == ""
 
 
-def test_every_public_name_loads_and_is_declared_once_for_type_checkers_and_at_runtime() -> None:
-    import ast
-
+def test_every_public_name_loads_and_is_declared_alike_for_type_checkers_and_at_runtime() -> None:
     import invoicebus_contracts
 
-    tree = ast.parse(Path(invoicebus_contracts.__file__).read_text())
-    checked = {
-        alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
-        for imp in node.body
-        if isinstance(imp, ast.ImportFrom)
-        for alias in imp.names
-    }
-    lazy = set(invoicebus_contracts._MODULES)
-    assert checked == lazy == set(invoicebus_contracts.__all__)
-    for name in invoicebus_contracts.__all__:
-        assert getattr(invoicebus_contracts, name) is not None
+    assert_names_declared_alike(invoicebus_contracts)
 
 
 def test_the_topology_loads_without_pydantic() -> None:

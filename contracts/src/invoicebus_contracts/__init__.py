@@ -10,8 +10,9 @@ the topology's plain data without importing pydantic, so a program that only nee
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .lazy import lazy_names
 
 if TYPE_CHECKING:
     from .commands import (
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     )
 
 #: Where each public name lives (``tests/unit/test_contracts_package.py`` checks that it
-#: matches the imports above and ``__all__``).
+#: matches the imports above and ``__all__``); ``lazy`` loads them.
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "commands": ("COMMAND_MODELS", "CreateCustomer", "CreateEntity", "CreateItem", "CreateTax",
                  "TaxRef"),
@@ -49,21 +50,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "topology": ("CONTENT_TYPE", "DEFAULT_DELIVERY_LIMIT", "DEFAULT_PREFIX", "REPLAY_KEY",
                  "Declarations", "Header", "Resource", "Topology"),
 }  # fmt: skip
-_MODULES = {name: module for module, names in _EXPORTS.items() for name in names}
-
-
-def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value  # once loaded, an ordinary module attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_MODULES])
-
+if not TYPE_CHECKING:  # type checkers see the imports above, and no catch-all __getattr__
+    __getattr__, __dir__ = lazy_names(globals(), _EXPORTS)
 
 __all__ = [
     "COMMAND_MODELS",

@@ -28,6 +28,7 @@ EntityOpt = Annotated[
     typer.Option("--entity", metavar="ENT", help="Only those sent to this entity (x-entity-id)"),
 ]
 LimitOpt = Annotated[int, typer.Option(metavar="N", help="Look at most at this many")]
+AllOpt = Annotated[bool, typer.Option("--all", help="Every dead letter (when no filter is given)")]
 
 
 def _filters(
@@ -57,9 +58,7 @@ def dlq_replay(
     message_id: MessageIds = None,
     error_code: ErrorCodeOpt = None,
     entity: EntityOpt = None,
-    all_messages: Annotated[
-        bool, typer.Option("--all", help="Every dead letter (when no filter is given)")
-    ] = False,
+    all_messages: AllOpt = False,
     force: Annotated[
         bool,
         typer.Option("--force", help="Replay even those whose body still breaks the contract"),
@@ -93,9 +92,7 @@ def dlq_discard(
     message_id: MessageIds = None,
     error_code: ErrorCodeOpt = None,
     entity: EntityOpt = None,
-    all_messages: Annotated[
-        bool, typer.Option("--all", help="Every dead letter (when no filter is given)")
-    ] = False,
+    all_messages: AllOpt = False,
     limit: LimitOpt = 1000,
 ) -> None:
     """Remove dead letters for good (each printed as a JSON line as it goes)."""

@@ -12,8 +12,9 @@ whose AMQP short strings are not UTF-8 must not kill the connection that receive
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from invoicebus_contracts.lazy import lazy_names
 
 from . import pamqp_patch
 
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
     from .events import Event
     from .urls import redacted
 
-#: Where each public name lives (a unit test checks it against the imports above).
+#: Where each public name lives (a unit test checks it against the imports above and
+#: ``__all__``); ``invoicebus_contracts.lazy`` loads them.
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "base": ("Body", "encode_body", "new_message_id"),
     "client": ("AnyResource", "InvoicebusClient"),
@@ -38,21 +40,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "events": ("Event",),
     "urls": ("redacted",),
 }
-_MODULES = {name: module for module, names in _EXPORTS.items() for name in names}
-
-
-def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value  # once loaded, an ordinary module attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_MODULES])
-
+if not TYPE_CHECKING:  # type checkers see the imports above, and no catch-all __getattr__
+    __getattr__, __dir__ = lazy_names(globals(), _EXPORTS)
 
 # Importing makes no connection; any connection comes after this.
 pamqp_patch.install()

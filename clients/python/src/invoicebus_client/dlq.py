@@ -113,8 +113,7 @@ class DeadLetterOps(ClientBase):
         """The dead letters among the first ``limit`` that match, left in the queue."""
         where = DeadLetterFilter.of(message_ids, error_code, entity_id)
         async with self._transport.own_channel(publisher_confirms=False) as channel:
-            messages = await browse(channel, self.topology.dead_letter_queue, limit)
-            return [letter for m in messages if where.matches(letter := dead_letter(m))]
+            return [letter for _, letter in await self._matching(channel, where, limit)]
 
     async def dlq_replay(
         self,
@@ -133,10 +132,7 @@ class DeadLetterOps(ClientBase):
         replayed: builtins.list[DeadLetter] = []
         kept: builtins.list[Kept] = []
         async with self._transport.own_channel(publisher_confirms=True) as channel:
-            for message in await browse(channel, self.topology.dead_letter_queue, limit):
-                letter = dead_letter(message)
-                if not where.matches(letter):
-                    continue
+            for message, letter in await self._matching(channel, where, limit):
                 refusal = None if force else contract_refusal(letter, message.body)
                 if refusal is None:
                     refusal = await _republish(channel, letter, message)
@@ -163,12 +159,19 @@ class DeadLetterOps(ClientBase):
             raise ValueError("give message ids, an error code or an entity, or everything=True")
         discarded: builtins.list[DeadLetter] = []
         async with self._transport.own_channel(publisher_confirms=False) as channel:
-            for message in await browse(channel, self.topology.dead_letter_queue, limit):
-                letter = dead_letter(message)
-                if where.matches(letter):
-                    await message.ack()
-                    discarded.append(letter)
+            for message, letter in await self._matching(channel, where, limit):
+                await message.ack()
+                discarded.append(letter)
         return discarded
+
+    async def _matching(
+        self, channel: AbstractChannel, where: DeadLetterFilter, limit: int
+    ) -> builtins.list[tuple[AbstractIncomingMessage, DeadLetter]]:
+        """The dead letters among the first ``limit`` that ``where`` chooses, fetched unacked
+        on ``channel`` (the others go back to the queue when it closes)."""
+        fetched = await browse(channel, self.topology.dead_letter_queue, limit)
+        pairs = [(message, dead_letter(message)) for message in fetched]
+        return [(message, letter) for message, letter in pairs if where.matches(letter)]
 
 
 async def _republish(
