@@ -43,6 +43,7 @@ class Options:
     list_window: int = _size(32, "list requests in flight")
     sweep: tuple[int, ...] = _size((1, 16, 64, 256), "in-flight windows of the plot")
     sweep_commands: int = _size(500, "commands per window of the plot")
+    import_rows: int = _size(10_000, "rows of the bulk import")
     #: Also run the command service with commands that carry no message_id.
     unkeyed: bool = False
 
@@ -50,7 +51,7 @@ class Options:
 #: A run that takes seconds: every scenario end to end, figures meaningless.
 QUICK = Options(
     commands=20, rounds=1, window=8, warmup=2, idle=3, list_documents=15, list_requests=10,
-    list_window=4, sweep=(1, 4), sweep_commands=8,
+    list_window=4, sweep=(1, 4), sweep_commands=8, import_rows=20,
 )  # fmt: skip
 
 
