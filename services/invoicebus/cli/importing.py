@@ -95,18 +95,19 @@ def import_command(name: str) -> Callable[..., None]:
         fmt = detect(file, file_format)
         options = field_options(model)
         report_path = report or file.with_name(f"{file.name}.refused.jsonl")
-        report_path.unlink(missing_ok=True)  # a report of an earlier run would mislead
+        rows = read(file, fmt, options)
         file_id = file_hash(file)
         tally = Tally(total=count(file, fmt))
         context: Context = ctx.obj
 
         async def load(client: InvoicebusClient) -> None:
             tally.connected = True
+            report_path.unlink(missing_ok=True)  # a report of an earlier run would mislead
             if not await client.consumers(resource):
                 warn(f"no service consumes {client.topology.command_queue(resource)} now")
             with ProgressBar(RESOURCES[resource].many, tally.total) as advance:
                 await _send_all(
-                    client, resource, read(file, fmt, options), file_id, window, timeout,
+                    client, resource, rows, file_id, window, timeout,
                     tally, lambda: _open(report_path, tally), advance,
                 )  # fmt: skip
 

@@ -77,12 +77,15 @@ def count(path: Path, fmt: Format) -> int:
 
 
 def read(path: Path, fmt: Format, options: Sequence[FieldOption]) -> Iterator[Row]:
+    """The rows, read as they are iterated; a CSV header with an unknown column is refused
+    here, at once, before anything is sent."""
     if fmt is Format.JSONL:
-        for line, text in _records(path, fmt):
-            yield Row(line, text.encode())
-        return
-    columns = _columns(path, options)
-    for line, values in _records(path, fmt):
+        return (Row(line, text.encode()) for line, text in _records(path, fmt))
+    return _csv_rows(path, _columns(path, options))
+
+
+def _csv_rows(path: Path, columns: list[tuple[str, FieldOption | str]]) -> Iterator[Row]:
+    for line, values in _records(path, Format.CSV):
         try:
             yield Row(line, _csv_body(values, columns))
         except (typer.BadParameter, ValueError) as exc:
