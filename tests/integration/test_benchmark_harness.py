@@ -47,6 +47,12 @@ def test_quick_run_writes_every_table_and_the_plot(servers: Backends, tmp_path: 
         assert len(re.findall(rf"^\| {re.escape(request)} \| [^|]+ \| [0-9.]+ \|", results,
                               re.MULTILINE)) == 2, request  # fmt: skip
     assert re.search(r"^\| service ÷ batched \| [0-9.]+\u00d7", results, re.MULTILINE)
+    assert "### invoicebus import customers: 20 rows per round" in results
+    assert re.search(
+        r"^\| `invoicebus import customers` \| [0-9.]+ \| [0-9.]+\u00d7 \| [0-9.]+ \|$",
+        results,
+        re.MULTILINE,
+    )
 
     plot = (tmp_path / "benchmark.png").read_bytes()
     assert plot.startswith(PNG_SIGNATURE)
