@@ -77,3 +77,33 @@ def test_bodies_keep_numbers_exact_and_models_send_only_what_was_given() -> None
     )
     model = CreateItem.model_validate({"name": "Tea", "price": Decimal("1.20")})
     assert encode_body(model) == b'{"name":"Tea","price":1.2}'
+
+
+def test_a_failed_connection_says_which_failure_it_is_without_the_password() -> None:
+    from aio_pika.exceptions import (
+        AMQPConnectionError,
+        InvalidFrameError,
+        ProbableAuthenticationError,
+    )
+
+    from invoicebus_client import BrokerRefused, Unavailable
+    from invoicebus_client.connecting import connect_error, vhost
+
+    url = "amqp://ops:s3cret@broker:5672/billing%2Fprod"
+    assert vhost(url) == "billing/prod"
+    assert vhost("amqp://ops:x@broker:5672/") == vhost("amqp://ops:x@broker") == "/"
+    frame = InvalidFrameError("Expected one of ['Connection.OpenOk'], got <Connection.Close>")
+    cases = {
+        "vhost": connect_error(frame, url),
+        "credentials": connect_error(ProbableAuthenticationError("ACCESS_REFUSED"), url),
+        "unreachable": connect_error(AMQPConnectionError(111, "Connect call failed"), url),
+        "timeout": connect_error(TimeoutError(), url),
+    }
+    assert isinstance(cases["vhost"], BrokerRefused)
+    assert "refused virtual host 'billing/prod'" in str(cases["vhost"])
+    assert isinstance(cases["credentials"], BrokerRefused)
+    assert "refused the credentials of user 'ops'" in str(cases["credentials"])
+    assert type(cases["unreachable"]) is Unavailable
+    assert str(cases["unreachable"]).endswith(": Connect call failed")
+    assert "no answer within" in str(cases["timeout"])
+    assert all("s3cret" not in str(e) and "amqp://ops:***@broker" in str(e) for e in cases.values())
