@@ -3,6 +3,10 @@ dead letters a filter chooses, and which of them a replay would send straight ba
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 import invoicebus_client
 from invoicebus_client import DeadLetter, DeadLetterFilter, ErrorReply, encode_body
 from invoicebus_client.dlq import contract_refusal
@@ -107,3 +111,32 @@ def test_a_failed_connection_says_which_failure_it_is_without_the_password() -> 
     assert str(cases["unreachable"]).endswith(": Connect call failed")
     assert "no answer within" in str(cases["timeout"])
     assert all("s3cret" not in str(e) and "amqp://ops:***@broker" in str(e) for e in cases.values())
+
+
+async def test_retried_runs_the_step_again_only_for_failures_worth_it() -> None:
+    from invoicebus_client.transport import retried
+
+    calls: list[int] = []
+
+    def flaky(failures: int, error: Exception) -> Any:
+        async def step() -> str:
+            calls.append(1)
+            if len(calls) <= failures:
+                raise error
+            return "done"
+
+        return lambda: step()  # as the transport passes its steps: a coroutine per call
+
+    assert await retried(flaky(2, ConnectionError()), attempts=4, worth_it=lambda e: True,
+                         backoff=0.001) == "done"  # fmt: skip
+    assert len(calls) == 3
+    calls.clear()
+    with pytest.raises(ConnectionError):
+        await retried(flaky(9, ConnectionError()), attempts=3, worth_it=lambda e: True,
+                      backoff=None)  # fmt: skip
+    assert len(calls) == 3
+    calls.clear()
+    with pytest.raises(ValueError, match="not worth it"):
+        await retried(flaky(9, ValueError("not worth it")), attempts=3,
+                      worth_it=lambda e: isinstance(e, ConnectionError), backoff=None)  # fmt: skip
+    assert len(calls) == 1

@@ -217,7 +217,8 @@ def _open(path: Path, tally: Tally) -> IO[str]:
 
 
 class ProgressBar:
-    """A rich progress bar on stderr: done of total, rate, elapsed and ETA."""
+    """A rich progress bar on stderr: done of total, rate, elapsed and ETA. The rate is
+    computed when the bar is drawn (ten times a second), not for every row."""
 
     def __init__(self, what: str, total: int) -> None:
         from rich.console import Console
@@ -225,22 +226,29 @@ class ProgressBar:
             BarColumn,
             MofNCompleteColumn,
             Progress,
+            ProgressColumn,
+            Task,
             TextColumn,
             TimeElapsedColumn,
             TimeRemainingColumn,
         )
+        from rich.text import Text
+
+        class Rate(ProgressColumn):
+            def render(self, task: Task) -> Text:
+                return Text("" if task.speed is None else f"{task.speed:.1f}/s")
 
         self.progress = Progress(
             TextColumn(f"importing {what}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
+            Rate(),
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
             console=Console(stderr=True),
         )
-        self.task = self.progress.add_task(what, total=total, rate="")
+        self.task = self.progress.add_task(what, total=total)
 
     def __enter__(self) -> Callable[[], None]:
         self.progress.start()
@@ -248,9 +256,6 @@ class ProgressBar:
 
     def advance(self) -> None:
         self.progress.advance(self.task)
-        speed = self.progress.tasks[self.task].speed
-        if speed is not None:
-            self.progress.update(self.task, rate=f"{speed:.1f}/s")
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
@@ -35,7 +35,13 @@ from aio_pika.exceptions import (
     PublishError,
 )
 from aiormq.exceptions import ChannelAccessRefused
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+    wait_none,
+)
 
 from invoicebus_contracts import Header, Topology
 
@@ -49,6 +55,7 @@ DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 
 #: Failures after which the same publish may succeed on a new connection.
 RETRYABLE = (AMQPConnectionError, ConnectionError, ChannelInvalidStateError, DeliveryError)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,38 @@ def _worth_another_try(exc: BaseException) -> bool:
     if isinstance(exc, PublishError | BrokerRefused):
         return False
     return isinstance(exc, (*RETRYABLE, Unavailable, TimeoutError))
+
+
+async def retried(
+    step: Callable[[], Awaitable[T]],
+    *,
+    attempts: int,
+    worth_it: Callable[[BaseException], bool],
+    backoff: float | None,
+) -> T:
+    """``step()``, tried up to ``attempts`` times while it fails in a way ``worth_it``, waiting
+    ``backoff`` seconds, then twice that, and so on (none when None) between tries.
+
+    The first try runs bare: thousands of publishes a second (an import) should not each pay
+    for the retry machinery; tenacity takes over only once a try has failed."""
+    try:
+        return await step()
+    except Exception as exc:
+        if attempts <= 1 or not worth_it(exc):
+            raise
+    if backoff is not None:
+        await asyncio.sleep(backoff)
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(attempts - 1),
+        wait=wait_none() if backoff is None else wait_exponential(multiplier=backoff * 2),
+        retry=retry_if_exception(worth_it),
+        reraise=True,
+    )
+
+    async def again() -> T:  # a coroutine function, so tenacity awaits what step() returns
+        return await step()
+
+    return await retrying.wraps(again)()
 
 
 def correlation_id() -> str:
@@ -189,22 +228,20 @@ class Transport:
             return count
 
     async def publish(self, exchange: str, routing_key: str, message: aio_pika.Message) -> None:
-        """Publish until the broker confirms it, reconnecting between attempts with backoff;
-        one span for all attempts, its trace context in the message's headers."""
+        """Publish until the broker confirms it, reconnecting between attempts with backoff
+        (0.5 s, 1 s, 2 s, ...); one span for all attempts, its trace context in the message's
+        headers."""
         with self.tracing.publish(exchange, routing_key, message.headers, message.message_id):
             await self._publish(exchange, routing_key, message)
 
     async def _publish(self, exchange: str, routing_key: str, message: aio_pika.Message) -> None:
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.publish_attempts),
-            wait=wait_exponential(multiplier=BACKOFF_START),  # 0.5 s, 1 s, 2 s, ...
-            retry=retry_if_exception(_worth_another_try),
-            reraise=True,
-        )
         try:
-            async for attempt in retrying:
-                with attempt:
-                    await self._publish_once(exchange, routing_key, message)
+            await retried(
+                lambda: self._publish_once(exchange, routing_key, message),
+                attempts=self.publish_attempts,
+                worth_it=_worth_another_try,
+                backoff=BACKOFF_START,
+            )
         except PublishError as exc:  # returned: no queue bound for this routing key
             raise BrokerRefused(
                 f"{routing_key!r} on {exchange!r} is not routable: no queue is bound for it"
@@ -269,14 +306,14 @@ class Transport:
             status = int(str((reply.headers or {}).get(Header.STATUS.value, 0)))
             return RawReply(status, reply.body)
 
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.publish_attempts),
-            retry=retry_if_exception(lambda exc: isinstance(exc, _ConnectionLost)),
-            reraise=True,
-        )
         try:
             with self.tracing.request(routing_key):
-                return await retrying.wraps(ask)()
+                return await retried(
+                    ask,
+                    attempts=self.publish_attempts,
+                    worth_it=lambda exc: isinstance(exc, _ConnectionLost),
+                    backoff=None,
+                )
         except _ConnectionLost:
             raise Unavailable(
                 f"connection lost while waiting for the reply to {message.message_id}"
