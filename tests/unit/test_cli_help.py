@@ -110,6 +110,6 @@ def test_a_create_commands_help_loads_the_contract_but_not_the_broker_library() 
 def test_an_error_body_is_one_line_with_code_status_and_message() -> None:
     body = {"error": {"type": "invalid_request_error", "code": "tax_not_found", "message": "m"}}
     assert one_line(body) == "tax_not_found (422): m"
-    newer = {"error": {"code": "unauthenticated", "message": "who are you?"}}
-    assert one_line(newer) == "unauthenticated: who are you?"  # a code newer than this CLI
+    newer = {"error": {"code": "payment_required", "message": "pay first"}}
+    assert one_line(newer) == "payment_required: pay first"  # a code newer than this CLI
     assert one_line("not a body") == "not a body"

@@ -35,10 +35,12 @@ def test_an_error_reply_carries_the_contracts_error_body() -> None:
 
 
 def test_an_error_code_newer_than_the_client_is_kept_as_it_came() -> None:
-    raw = b'{"error": {"type": "invalid_request_error", "code": "unauthenticated", "message": "?"}}'
-    refused = ErrorReply(401, raw)
-    assert (refused.status, refused.code, refused.message) == (401, "unauthenticated", "?")
-    assert refused.raw["error"]["code"] == "unauthenticated"
+    raw = (
+        b'{"error": {"type": "invalid_request_error", "code": "payment_required", "message": "?"}}'
+    )
+    refused = ErrorReply(402, raw)
+    assert (refused.status, refused.code, refused.message) == (402, "payment_required", "?")
+    assert refused.raw["error"]["code"] == "payment_required"
     garbage = ErrorReply(500, b"<html>")
     assert (garbage.code, garbage.message, garbage.raw) == ("unknown", "<html>", "<html>")
 
@@ -48,7 +50,7 @@ def letter(**fields: object) -> DeadLetter:
         "message_id": "m-1", "routing_key": "customer.create", "original_exchange": "ib.commands",
         "original_routing_key": "customer.create", "error_code": "validation_error",
         "error_message": "x", "error": None, "dead_lettered_at": None, "death": [],
-        "entity_id": "ent_1", "body": None,
+        "entity_id": "ent_1", "properties": {}, "headers": {}, "body": None,
     }  # fmt: skip
     return DeadLetter(**{**base, **fields})  # type: ignore[arg-type]
 

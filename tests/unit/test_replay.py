@@ -7,12 +7,16 @@ from collections.abc import AsyncGenerator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from invoicebus.access import Access, Policy
 from invoicebus.domain.records import Event, Record
-from invoicebus.messaging import OutgoingEvent
+from invoicebus.messaging import Envelope, OutgoingEvent
 from invoicebus.queries.replay import EventReplay
+from invoicebus.settings import AuthMode
+from invoicebus.tenancy import Tenancy
 from invoicebus_contracts import Customer, Resource
 
 ENTITY = "ent_" + "a" * 24
+OTHER = "ent_" + "c" * 24
 
 
 def customer(n: int) -> Record[Customer]:
@@ -61,29 +65,44 @@ class Sink:
 
 
 class Entities:
+    """Two entities; alice holds a grant on the first."""
+
     async def first_entity_id(self) -> str | None:
         return ENTITY
 
     async def entity_exists(self, entity_id: str) -> bool:
-        return entity_id == ENTITY
+        return entity_id in (ENTITY, OTHER)
+
+    async def first_granted(self, principal: str) -> str | None:
+        return ENTITY if principal == "alice" else None
+
+    async def granted(self, principal: str, entity_id: str) -> bool:
+        return principal == "alice" and entity_id == ENTITY
 
 
-def replay(history: History, sink: Sink) -> EventReplay:
-    return EventReplay(history, sink, Entities(), protected_queues={"ib.customer.create"})
+class Keys:
+    async def principal_of(self, key_sha256: str) -> str | None:
+        return None
 
 
-def request(**fields: Any) -> bytes:
-    return json.dumps({"to_queue": "mine", "since": "2026-01-01", **fields}).encode()
+def replay(history: History, sink: Sink, mode: AuthMode = AuthMode.OFF) -> EventReplay:
+    access = Access(Policy(mode, admins=frozenset({"ops"})), Tenancy(Entities()), Keys())
+    return EventReplay(history, sink, access, protected_queues={"ib.customer.create"})
+
+
+def request(user_id: str | None = None, **fields: Any) -> Envelope:
+    body = json.dumps({"to_queue": "mine", "since": "2026-01-01", **fields}).encode()
+    return Envelope("events.replay", body, user_id=user_id)
 
 
 async def test_pages_follow_the_cursor_and_each_event_is_the_records_own() -> None:
     history, sink = History([customer(n) for n in range(1, 6)]), Sink({"mine"})
-    status, body = await replay(history, sink).answer(None, request(limit=2), None)
+    status, body = await replay(history, sink).answer(None, request(limit=2))
     first = json.loads(body)
     assert status == 200
     assert first == {"replayed": 2, "has_more": True, "next_cursor": f"{2:024x}"}
     status, body = await replay(history, sink).answer(
-        None, request(limit=10, next_cursor=first["next_cursor"]), None
+        None, request(limit=10, next_cursor=first["next_cursor"])
     )
     assert json.loads(body) == {"replayed": 3, "has_more": False, "next_cursor": None}
     events = [event for _, event in sink.sent]
@@ -96,7 +115,7 @@ async def test_pages_follow_the_cursor_and_each_event_is_the_records_own() -> No
 async def test_types_choose_the_collections_and_the_entity_is_passed_on() -> None:
     history = History([])
     body = request(types=["customer.created", "item.created"], entity_id=ENTITY)
-    status, _ = await replay(history, Sink({"mine"})).answer(None, body, None)
+    status, _ = await replay(history, Sink({"mine"})).answer(None, body)
     assert status == 200
     assert history.asked == [
         {"resources": [Resource.CUSTOMER, Resource.ITEM], "after": None, "entity": ENTITY}
@@ -113,9 +132,7 @@ async def test_refusals_name_the_field() -> None:
     }
     answers = {}
     for name, body in cases.items():
-        status, reply = await replay(History([customer(1)]), Sink({"mine"})).answer(
-            None, body, None
-        )
+        status, reply = await replay(History([customer(1)]), Sink({"mine"})).answer(None, body)
         error = json.loads(reply)["error"]
         answers[name] = (status, error["code"], error["errors"][0]["loc"])
     assert answers == {
@@ -125,3 +142,29 @@ async def test_refusals_name_the_field() -> None:
         "bad cursor": (422, "invalid_cursor", ["next_cursor"]),
         "bad type": (422, "validation_error", ["types", 0]),
     }
+
+
+async def test_who_may_replay_what_when_authorization_is_required() -> None:
+    async def answer(history: History, envelope: Envelope) -> tuple[int, Any]:
+        status, body = await replay(history, Sink({"mine"}), AuthMode.REQUIRED).answer(
+            None, envelope
+        )
+        return status, json.loads(body)
+
+    anonymous = await answer(History([]), request())
+    assert anonymous[0] == 401 and anonymous[1]["error"]["code"] == "unauthenticated"
+    # Another tenant's entity, and one that does not exist: the same refusal.
+    for entity in (OTHER, "ent_" + "d" * 24):
+        status, body = await answer(History([]), request("alice", entity_id=entity))
+        assert (status, body["error"]["errors"][0]["loc"]) == (404, ["entity_id"])
+        assert body["error"]["message"] == f"entity {entity!r} does not exist"
+    # A tenant naming no entity replays its own (its first granted), never everyone's.
+    history = History([])
+    assert (await answer(history, request("alice")))[0] == 200
+    assert history.asked[-1]["entity"] == ENTITY
+    nobody = await answer(History([]), request("mallory"))
+    assert nobody[0] == 404
+    # An admin naming none replays every entity's.
+    history = History([])
+    assert (await answer(history, request("ops")))[0] == 200
+    assert history.asked[-1]["entity"] is None
