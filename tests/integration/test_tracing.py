@@ -113,7 +113,7 @@ async def test_a_command_is_one_trace_from_the_client_to_a_subscriber(traced: Tr
         subscriber.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await subscriber
-    assert event.id and event.body["id"] == reply.body["id"]
+    assert event.id and event.body["id"] == reply.id
 
     receive_name = f"{prefix}.events.entity.created receive"
     found = await finished(spans, lambda f: any(s.name == receive_name for s in f) and any(
@@ -154,7 +154,7 @@ async def test_a_list_request_is_one_trace_through_the_query_service(traced: Tra
     prefix, client, spans = traced.prefix, traced.client, traced.spans
     spans.clear()
     page = await client.list(Resource.ENTITY, {"limit": 1})
-    assert "data" in page
+    assert len(page.data) <= 1
     process_name = f"{prefix}.queries.entity.list process"
     found = await finished(spans, lambda f: any(s.name == process_name for s in f))
     request = one(found, "entity.list request", SpanKind.CLIENT)
