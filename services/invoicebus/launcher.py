@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from invoicebus_client import BrokerRefused, redacted
+from invoicebus_client import BrokerRefused, Unavailable, redacted
 from invoicebus_client.connecting import connect
 
 from .adapters.mongo import embedded
@@ -68,14 +68,16 @@ def check_broker(url: str, wait: float = 5.0) -> None:
         connection = await connect(url, wait=wait)
         await connection.close()
 
+    # The launcher says what went wrong itself; aiormq's own log line would only repeat it.
+    logging.getLogger("aiormq").setLevel(logging.CRITICAL)
     try:
         asyncio.run(try_once())
     except BrokerRefused as exc:
         raise LaunchError(f"{exc}; check AMQP_URL") from exc
-    except Exception as exc:
+    except Unavailable as exc:
         raise LaunchError(
-            f"RabbitMQ is not reachable at {redacted(url)} ({exc}). Start one"
-            " (rabbitmq-server -detached, or docker compose up rabbitmq) or set AMQP_URL."
+            f"{exc}. Start RabbitMQ (rabbitmq-server -detached, or docker compose up rabbitmq)"
+            " or set AMQP_URL."
         ) from exc
 
 

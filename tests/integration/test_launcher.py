@@ -198,7 +198,7 @@ async def test_unreachable_broker_is_a_clear_error(tmp_path: Path) -> None:
         code = await asyncio.wait_for(process.wait(), 60)
     assert code == 2
     [line] = log.read_text().splitlines()
-    assert "RabbitMQ is not reachable at amqp://guest:***@127.0.0.1:1/" in line
+    assert "cannot reach RabbitMQ at amqp://guest:***@127.0.0.1:1/" in line
 
 
 async def test_a_wrong_virtual_host_is_named_not_called_unreachable(

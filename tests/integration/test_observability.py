@@ -145,7 +145,9 @@ async def test_logs_are_json_lines_and_a_refusal_carries_the_messages_fields(
     # Instead, one line per queue, naming it.
     topology = Topology(observed.prefix)
     assert consuming(commands) == {topology.command_queue(r) for r in Resource}
-    assert consuming(queries) == {topology.query_queue(r) for r in Resource}
+    assert consuming(queries) == {topology.query_queue(r) for r in Resource} | {
+        topology.replay_queue
+    }
 
 
 def consuming(lines: list[dict[str, Any]]) -> set[str]:
