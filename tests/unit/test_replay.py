@@ -11,6 +11,7 @@ from invoicebus.access import Access, Policy
 from invoicebus.domain.records import Event, Record
 from invoicebus.messaging import Envelope, OutgoingEvent
 from invoicebus.queries.replay import EventReplay
+from invoicebus.queries.slots import Slots
 from invoicebus.settings import AuthMode
 from invoicebus.tenancy import Tenancy
 from invoicebus_contracts import Customer, Resource
@@ -85,9 +86,23 @@ class Keys:
         return None
 
 
-def replay(history: History, sink: Sink, mode: AuthMode = AuthMode.OFF) -> EventReplay:
+class Replaying:
+    """The replay use case, its replies as (status, body)."""
+
+    def __init__(self, replay: EventReplay) -> None:
+        self.replay = replay
+
+    async def answer(self, key: object, envelope: Envelope) -> tuple[int, bytes]:
+        reply = await self.replay.answer(key, envelope)
+        return reply.status, reply.body
+
+
+def replay(history: History, sink: Sink, mode: AuthMode = AuthMode.OFF) -> Replaying:
     access = Access(Policy(mode, admins=frozenset({"ops"})), Tenancy(Entities()), Keys())
-    return EventReplay(history, sink, access, protected_queues={"ib.customer.create"})
+    slots = Slots(2, 1, wait_seconds=1)
+    return Replaying(
+        EventReplay(history, sink, access, protected_queues={"ib.customer.create"}, slots=slots)
+    )
 
 
 def request(user_id: str | None = None, **fields: Any) -> Envelope:
