@@ -8,7 +8,13 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from invoicebus_contracts import DEFAULT_DELIVERY_LIMIT, DEFAULT_PREFIX, Topology
+from invoicebus_contracts import (
+    DEFAULT_COMMAND_SHARDS,
+    DEFAULT_DELIVERY_LIMIT,
+    DEFAULT_PREFIX,
+    Topology,
+)
+from invoicebus_contracts.topology import MAX_COMMAND_SHARDS
 
 
 class AuthMode(StrEnum):
@@ -49,6 +55,10 @@ class Settings(BaseSettings):
 
     #: Messages a consumer holds unacknowledged at once (per queue).
     prefetch: int = Field(default=16, ge=1, le=1000)
+    #: Command shard queues (``Topology.command_shards``): a tenant's backlog delays another
+    #: tenant's commands only when both hash to the same shard (probability 1/N). Changing it
+    #: is safe: shards past a smaller N are unbound and drained (docs/operations.md).
+    command_shards: int = Field(default=DEFAULT_COMMAND_SHARDS, ge=1, le=MAX_COMMAND_SHARDS)
     #: Quorum-queue redeliveries before the broker dead-letters a message (x-delivery-limit).
     delivery_limit: int = Field(default=DEFAULT_DELIVERY_LIMIT, ge=1)
     #: How long a command waits out a database or broker outage before it is handed back to
@@ -111,4 +121,4 @@ class Settings(BaseSettings):
     def topology(self) -> Topology:
         # Derived on every access (it is tiny), so a model_copy with another prefix can't keep
         # the old names.
-        return Topology(self.prefix)
+        return Topology(self.prefix, self.command_shards)

@@ -19,7 +19,6 @@ import pytest
 
 from invoicebus.settings import Settings
 from invoicebus_client.topology import declare_topology, delete_topology
-from invoicebus_contracts import Resource
 from tests.support.amqp import RawClient, body, peek_queue
 
 pytestmark = pytest.mark.usefixtures("command_service")
@@ -177,9 +176,12 @@ async def test_a_command_no_service_consumes_is_queued_with_a_warning(settings: 
             assert waiting.code == 2
             assert "no reply" in waiting.stderr
 
-            messages = await peek_queue(
-                settings.amqp_url, idle.topology.command_queue(Resource.ENTITY)
-            )
+            # No entity header: both hash to the same shard, in order.
+            messages = [
+                m
+                for queue in idle.topology.command_queues
+                for m in await peek_queue(settings.amqp_url, queue)
+            ]
             assert [json.loads(m.body)["name"] for m in messages] == ["Early", "Late"]
             assert messages[0].message_id == queued.stdout.strip()
             assert all(m.delivery_mode == aio_pika.DeliveryMode.PERSISTENT for m in messages)
@@ -200,7 +202,7 @@ async def test_a_mistyped_prefix_fails_at_once_and_declares_nothing(settings: Se
     async with connection:
         with pytest.raises(aio_pika.exceptions.ChannelNotFoundEntity):
             await (await connection.channel()).declare_queue(
-                typo.topology.command_queue(Resource.CUSTOMER), passive=True
+                typo.topology.command_shard_queue(0), passive=True
             )
 
 
@@ -217,12 +219,19 @@ async def test_ctrl_c_while_waiting_says_the_command_is_queued_and_how_to_retry(
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
                 env=cli_env(idle),
             )  # fmt: skip
-            queue = idle.topology.command_queue(Resource.ENTITY)
-            for _ in range(300):  # until the command is in its queue: it waits for a reply
-                if await peek_queue(settings.amqp_url, queue):
+
+            async def queued_commands() -> list[aio_pika.abc.AbstractIncomingMessage]:
+                return [
+                    m
+                    for queue in idle.topology.command_queues
+                    for m in await peek_queue(settings.amqp_url, queue)
+                ]
+
+            for _ in range(300):  # until the command is in its shard: it waits for a reply
+                if await queued_commands():
                     break
                 await asyncio.sleep(0.1)
-            [queued] = await peek_queue(settings.amqp_url, queue)
+            [queued] = await queued_commands()
             process.send_signal(signal.SIGINT)
             out, err = await asyncio.wait_for(process.communicate(), 30)
         finally:

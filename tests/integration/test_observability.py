@@ -144,7 +144,7 @@ async def test_logs_are_json_lines_and_a_refusal_carries_the_messages_fields(
     assert not [m for m in said if "waiting for messages" in m]
     # Instead, one line per queue, naming it.
     topology = Topology(observed.prefix)
-    assert consuming(commands) == {topology.command_queue(r) for r in Resource}
+    assert consuming(commands) == set(topology.command_queues)
     assert consuming(queries) == {topology.query_queue(r) for r in Resource} | {
         topology.replay_queue
     }

@@ -16,7 +16,6 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from invoicebus.settings import Settings
 from invoicebus_client import ErrorReply, InvoicebusClient
-from invoicebus_contracts import Resource
 from tests.integration.test_cli import invoicebus
 from tests.support.amqp import RawClient, peek_queue
 
@@ -147,7 +146,7 @@ async def test_replay_refuses_a_missing_queue_the_services_own_and_an_unknown_en
         refusals = []
         for queue, entity_id in (
             (f"{settings.prefix}-no-such-queue", None),
-            (settings.topology.command_queue(Resource.CUSTOMER), None),
+            (settings.topology.command_shard_queue(0), None),
             ("any", "ent_" + "0" * 24),
         ):
             with pytest.raises(ErrorReply) as refused:
@@ -159,10 +158,7 @@ async def test_replay_refuses_a_missing_queue_the_services_own_and_an_unknown_en
         ("entity_not_found", ["entity_id"]),
     ]
     # Nothing went into the services' own queue.
-    assert (
-        await peek_queue(settings.amqp_url, settings.topology.command_queue(Resource.CUSTOMER))
-        == []
-    )
+    assert await peek_queue(settings.amqp_url, settings.topology.command_shard_queue(0)) == []
 
 
 async def test_the_cli_replays_and_says_how_many(

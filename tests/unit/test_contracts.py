@@ -269,27 +269,47 @@ def test_topology_names_follow_the_contract() -> None:
     assert [r.id_prefix for r in Resource] == ["ent", "cust", "tax", "item"]
 
 
+def test_the_shard_count_is_a_setting_and_the_others_are_retired() -> None:
+    topology = Topology("p", command_shards=2)
+    assert topology.command_queues == ("p.commands.shard-0", "p.commands.shard-1")
+    retired = topology.retired_command_queues
+    # The queues of before sharding, and the shards of any larger N, are drained, not kept.
+    assert {f"p.{r.create_key}" for r in Resource} < set(retired)
+    assert "p.commands.shard-2" in retired and "p.commands.shard-63" in retired
+    assert not set(retired) & set(topology.command_queues)
+    for wrong in (0, 65):
+        with pytest.raises(ValueError, match="command_shards"):
+            Topology("p", command_shards=wrong)
+
+
 def test_declarations_bind_every_queue_once_to_a_declared_exchange() -> None:
     topology = Topology("p")
     declared = topology.declarations(delivery_limit=3)
     exchanges = {e.name: e.kind.value for e in declared.exchanges}
     assert exchanges == {
-        "p.commands": "topic", "p.events": "topic", "p.tenant-events": "topic",
-        "p.queries": "direct", "p.dlx": "topic",
+        "p.commands": "topic", "p.commands.shards": "x-consistent-hash", "p.events": "topic",
+        "p.tenant-events": "topic", "p.queries": "direct", "p.dlx": "topic",
     }  # fmt: skip
+    assert declared.exchange("p.commands.shards").arguments == {"hash-header": "x-entity-id"}
     assert topology.tenant_event_key("ent_1", "tax.created") == "ent_1.tax.created"
-    assert sorted(b.queue for b in declared.bindings) == sorted(q.name for q in declared.queues)
+    to_queues = [b for b in declared.bindings if not b.to_exchange]
+    assert sorted(b.queue for b in to_queues) == sorted(q.name for q in declared.queues)
     assert {b.exchange for b in declared.bindings} <= exchanges.keys()
-    for resource in Resource:
-        command = declared.queue(topology.command_queue(resource))
-        assert declared.binding(command.name).routing_key == resource.create_key
-        assert command.amqp_arguments == {
+    # The commands exchange forwards exactly the create keys to the shard exchange.
+    forwarded = {(b.exchange, b.queue, b.routing_key) for b in declared.bindings if b.to_exchange}
+    assert forwarded == {("p.commands", "p.commands.shards", r.create_key) for r in Resource}
+    assert topology.command_queues == tuple(f"p.commands.shard-{i}" for i in range(8))
+    for name in topology.command_queues:
+        assert declared.binding(name).exchange == "p.commands.shards"
+        assert declared.binding(name).routing_key == "1"  # equal weights on the hash ring
+        assert declared.queue(name).amqp_arguments == {
             "x-queue-type": "quorum",
             "x-dead-letter-exchange": "p.dlx",
             "x-dead-letter-strategy": "at-least-once",
             "x-overflow": "reject-publish",
             "x-delivery-limit": 3,
         }
+    for resource in Resource:
         query = declared.queue(topology.query_queue(resource))
         assert declared.binding(query.name).exchange == "p.queries"
         assert query.amqp_arguments == {"x-queue-type": "quorum"}

@@ -21,6 +21,7 @@ import pytest
 
 from invoicebus.settings import Settings
 from invoicebus_contracts import Resource, Topology
+from invoicebus_contracts.topology import MAX_COMMAND_SHARDS
 from tests.support.kubernetes import ROOT, Manifest, Schemas, pod_specs, render
 
 K8S = ROOT / "deploy/k8s"
@@ -350,7 +351,9 @@ def test_the_base_holds_no_credentials(base: list[Manifest]) -> None:
 def contract_queues(prefix: str) -> dict[str, set[str]]:
     topology = Topology(prefix)
     return {
-        "commands": {topology.command_queue(r) for r in Resource},
+        # Every shard of the largest N: a later change of the setting needs no new pattern.
+        "commands": {topology.command_shard_queue(i) for i in range(MAX_COMMAND_SHARDS)}
+        | set(topology.retired_command_queues),
         "queries": {topology.query_queue(r) for r in Resource},
         "dead letters": {topology.dead_letter_queue},
     }

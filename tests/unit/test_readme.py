@@ -81,8 +81,8 @@ def test_the_topology_table_says_what_is_declared() -> None:
     assert "| classic queue, durable |" in rows[topology.dead_letter_queue]
     for queue, row in (
         (
-            declared.queue(topology.command_queue(Resource.ITEM)),
-            rows["invoicebus.<resource>.create"],
+            declared.queue(topology.command_shard_queue(0)),
+            rows["invoicebus.commands.shard-<n>"],
         ),
         (declared.queue(topology.query_queue(Resource.ITEM)), rows["invoicebus.<resource>.list"]),
     ):

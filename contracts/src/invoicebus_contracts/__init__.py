@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .resources import ENTITY_ID_PATTERN, RESOURCE_MODELS, Customer, Entity, Item, Tax
     from .topology import (
         CONTENT_TYPE,
+        DEFAULT_COMMAND_SHARDS,
         DEFAULT_DELIVERY_LIMIT,
         DEFAULT_PREFIX,
         REPLAY_KEY,
@@ -47,8 +48,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "queries": ("LIST_REPLY_MODELS", "ListReply", "ListRequest", "Pagination"),
     "replay": ("REPLAYABLE_TYPES", "ReplayReply", "ReplayRequest"),
     "resources": ("ENTITY_ID_PATTERN", "RESOURCE_MODELS", "Customer", "Entity", "Item", "Tax"),
-    "topology": ("CONTENT_TYPE", "DEFAULT_DELIVERY_LIMIT", "DEFAULT_PREFIX", "REPLAY_KEY",
-                 "Declarations", "Header", "Resource", "Topology"),
+    "topology": ("CONTENT_TYPE", "DEFAULT_COMMAND_SHARDS", "DEFAULT_DELIVERY_LIMIT",
+                 "DEFAULT_PREFIX", "REPLAY_KEY", "Declarations", "Header", "Resource", "Topology"),
 }  # fmt: skip
 if not TYPE_CHECKING:  # type checkers see the imports above, and no catch-all __getattr__
     __getattr__, __dir__ = lazy_names(globals(), _EXPORTS)
@@ -56,6 +57,7 @@ if not TYPE_CHECKING:  # type checkers see the imports above, and no catch-all _
 __all__ = [
     "COMMAND_MODELS",
     "CONTENT_TYPE",
+    "DEFAULT_COMMAND_SHARDS",
     "DEFAULT_DELIVERY_LIMIT",
     "DEFAULT_PREFIX",
     "ENTITY_ID_PATTERN",

@@ -14,6 +14,15 @@ from enum import StrEnum
 DEFAULT_PREFIX = "invoicebus"
 #: Deliveries of a command before the broker dead-letters it (the queues' x-delivery-limit).
 DEFAULT_DELIVERY_LIMIT = 10
+#: Command shard queues (``Topology.command_shards``): one tenant's backlog fills one of them,
+#: and the others are consumed alongside it, so two tenants wait on each other only when their
+#: entities hash to the same shard (probability 1/N).
+DEFAULT_COMMAND_SHARDS = 8
+#: The most shards a topology may have; the services look this far for shards of a former,
+#: larger N to retire them.
+MAX_COMMAND_SHARDS = 64
+#: The header the shard exchange hashes on: a tenant's commands share a shard.
+SHARD_HASH_HEADER = "x-entity-id"
 
 
 class Resource(StrEnum):
@@ -89,9 +98,23 @@ REPLAY_KEY = "events.replay"
 
 @dataclass(frozen=True)
 class Topology:
-    """All broker names, derived from one prefix so test runs and tenants can't collide."""
+    """All broker names, derived from one prefix so test runs and tenants can't collide.
+
+    Commands are published to ``commands_exchange`` under ``<resource>.create`` as ever; that
+    exchange forwards them (exchange-to-exchange bindings, one per create key) to the
+    consistent-hash ``command_shards_exchange``, which hashes the ``x-entity-id`` header onto
+    ``command_shards`` quorum queues that carry every command type. The consistent-hash
+    exchange routes messages whose header is absent, blank or not a string too (to one shard),
+    so ``entity.create`` (no header) and hostile headers are never dropped on the way.
+    """
 
     prefix: str = DEFAULT_PREFIX
+    #: How many command shard queues there are (every declarer of the prefix must agree).
+    command_shards: int = DEFAULT_COMMAND_SHARDS
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.command_shards <= MAX_COMMAND_SHARDS:
+            raise ValueError(f"command_shards must be 1 to {MAX_COMMAND_SHARDS}")
 
     @property
     def commands_exchange(self) -> str:
@@ -124,9 +147,44 @@ class Topology:
     def dead_letter_queue(self) -> str:
         return f"{self.prefix}.dead-letter"
 
-    def command_queue(self, resource: Resource) -> str:
-        """Durable quorum queue of one command, e.g. ``invoicebus.customer.create``."""
+    @property
+    def command_shards_exchange(self) -> str:
+        """Consistent-hash exchange feeding the shard queues (hash-header ``x-entity-id``)."""
+        return f"{self.prefix}.commands.shards"
+
+    def command_shard_queue(self, shard: int) -> str:
+        """Durable quorum queue of shard ``shard`` (0-based) of the commands, every type, e.g.
+        ``invoicebus.commands.shard-3``."""
+        return f"{self.prefix}.commands.shard-{shard}"
+
+    @property
+    def command_queues(self) -> tuple[str, ...]:
+        """The shard queues the command service consumes, in shard order."""
+        return tuple(self.command_shard_queue(i) for i in range(self.command_shards))
+
+    @property
+    def retired_command_queues(self) -> tuple[str, ...]:
+        """Command queues that may linger from an earlier topology and must be drained, never
+        dropped: the one-queue-per-command queues of before sharding, and the shards of a
+        larger N (up to ``MAX_COMMAND_SHARDS``)."""
+        legacy = tuple(self.legacy_command_queue(r) for r in Resource)
+        larger = range(self.command_shards, MAX_COMMAND_SHARDS)
+        return legacy + tuple(self.command_shard_queue(i) for i in larger)
+
+    def legacy_command_queue(self, resource: Resource) -> str:
+        """The queue of one command before sharding, e.g. ``invoicebus.customer.create``."""
         return f"{self.prefix}.{resource.create_key}"
+
+    def command_arguments(
+        self, delivery_limit: int = DEFAULT_DELIVERY_LIMIT
+    ) -> dict[str, str | int]:
+        """The arguments of every command queue (shards, and the legacy ones)."""
+        return {
+            "x-dead-letter-exchange": self.dead_letter_exchange,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",  # required by at-least-once dead-lettering
+            "x-delivery-limit": delivery_limit,
+        }
 
     def query_queue(self, resource: Resource) -> str:
         return f"{self.prefix}.{resource.list_key}"
@@ -143,12 +201,7 @@ class Topology:
         (PRECONDITION_FAILED), so ``delivery_limit`` must be the services' setting.
         """
         topic, direct = ExchangeKind.TOPIC, ExchangeKind.DIRECT
-        command_arguments: dict[str, str | int] = {
-            "x-dead-letter-exchange": self.dead_letter_exchange,
-            "x-dead-letter-strategy": "at-least-once",
-            "x-overflow": "reject-publish",  # required by at-least-once dead-lettering
-            "x-delivery-limit": delivery_limit,
-        }
+        command_arguments = self.command_arguments(delivery_limit)
         queues = [
             # Classic, not quorum: RabbitMQ 4 gives quorum queues a default delivery limit
             # (20), and browsing the dead letters (get, then requeue) counts as deliveries; past
@@ -156,15 +209,21 @@ class Topology:
             # durable classic queue with persistent messages keeps them however often they are
             # looked at.
             Queue(self.dead_letter_queue, QueueType.CLASSIC),
-            *(Queue(self.command_queue(r), QueueType.QUORUM, command_arguments) for r in Resource),
+            *(Queue(name, QueueType.QUORUM, command_arguments) for name in self.command_queues),
             *(Queue(self.query_queue(r), QueueType.QUORUM) for r in Resource),
             Queue(self.replay_queue, QueueType.QUORUM),
         ]
         bindings = [
             Binding(self.dead_letter_exchange, self.dead_letter_queue, "#"),
+            # Only the create keys are forwarded: any other key stays unroutable, as before.
             *(
-                Binding(self.commands_exchange, self.command_queue(r), r.create_key)
+                Binding(self.commands_exchange, self.command_shards_exchange, r.create_key, True)
                 for r in Resource
+            ),
+            # A consistent-hash binding's key is the queue's weight on the ring: equal shares.
+            *(
+                Binding(self.command_shards_exchange, name, SHARD_WEIGHT)
+                for name in self.command_queues
             ),
             *(Binding(self.queries_exchange, self.query_queue(r), r.list_key) for r in Resource),
             Binding(self.queries_exchange, self.replay_queue, REPLAY_KEY),
@@ -172,6 +231,11 @@ class Topology:
         return Declarations(
             exchanges=(
                 Exchange(self.commands_exchange, topic),
+                Exchange(
+                    self.command_shards_exchange,
+                    ExchangeKind.CONSISTENT_HASH,
+                    arguments={"hash-header": SHARD_HASH_HEADER},
+                ),
                 Exchange(self.events_exchange, topic),
                 Exchange(self.tenant_events_exchange, topic),
                 Exchange(self.queries_exchange, direct),
@@ -182,9 +246,15 @@ class Topology:
         )
 
 
+#: Routing key of a shard queue's binding to the consistent-hash exchange (its weight).
+SHARD_WEIGHT = "1"
+
+
 class ExchangeKind(StrEnum):
     TOPIC = "topic"
     DIRECT = "direct"
+    #: Needs the broker plugin ``rabbitmq_consistent_hash_exchange``.
+    CONSISTENT_HASH = "x-consistent-hash"
 
 
 class QueueType(StrEnum):
@@ -197,6 +267,7 @@ class Exchange:
     name: str
     kind: ExchangeKind
     durable: bool = True
+    arguments: Mapping[str, str] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -216,8 +287,10 @@ class Queue:
 @dataclass(frozen=True)
 class Binding:
     exchange: str
+    #: The destination: a queue, or an exchange when ``to_exchange``.
     queue: str
     routing_key: str
+    to_exchange: bool = False
 
 
 @dataclass(frozen=True)
@@ -236,5 +309,5 @@ class Declarations:
 
     def binding(self, queue: str) -> Binding:
         """The binding of a queue (each queue of the contract is bound exactly once)."""
-        [found] = [b for b in self.bindings if b.queue == queue]
+        [found] = [b for b in self.bindings if b.queue == queue and not b.to_exchange]
         return found

@@ -49,14 +49,20 @@ def resource_channels(
     commands = declared.exchange(topology.commands_exchange)
     events = declared.exchange(topology.events_exchange)
     queries = declared.exchange(topology.queries_exchange)
-    queue = declared.queue(topology.command_queue(resource))
+    shards = declared.exchange(topology.command_shards_exchange)
+    queue = declared.queue(topology.command_shard_queue(0))
     channels: dict[str, Any] = {
         resource.create_key: {
             "address": resource.create_key,
             "title": f"{resource.create_key} on {commands.name}",
             "description": f"Commands are published to the {commands.kind.value} exchange"
-            f" {commands.name} with routing key {resource.create_key}; they wait"
-            f" in the {_queue_kind(queue)} {queue.name}.",
+            f" {commands.name} with routing key {resource.create_key}. That exchange forwards"
+            f" them to the {shards.kind.value} exchange {shards.name}, which hashes the"
+            f" {shards.arguments['hash-header']} header onto {topology.command_shards}"
+            f" {_queue_kind(queue)}s ({topology.command_shard_queue(0)} to"
+            f" {topology.command_queues[-1]}) shared by every command type: one entity's"
+            " commands wait in one shard, so its backlog does not hold up other entities"
+            " (except those hashed to the same shard).",
             "messages": {names.command: message_ref(names.command)},
             "bindings": exchange_binding(commands),
         }

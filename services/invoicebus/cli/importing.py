@@ -104,7 +104,7 @@ def import_command(name: str) -> Callable[..., None]:
             tally.connected = True
             report_path.unlink(missing_ok=True)  # a report of an earlier run would mislead
             if not await client.consumers(resource):
-                warn(f"no service consumes {client.topology.command_queue(resource)} now")
+                warn(f"no service consumes {resource.create_key} commands now")
             with ProgressBar(RESOURCES[resource].many, tally.total) as advance:
                 await _send_all(
                     client, resource, rows, file_id, window, timeout,

@@ -75,8 +75,8 @@ def create_command(name: str) -> Callable[..., None]:
         async def send(client: InvoicebusClient) -> Any:
             if not await client.consumers(resource):
                 warn(
-                    f"no service consumes {client.topology.command_queue(resource)} now; the"
-                    " command waits in its queue until one starts"
+                    f"no service consumes {resource.create_key} commands now; the command"
+                    " waits in its queue until one starts"
                 )
             if values["no_wait"]:
                 return await client.send(resource, body, message_id=message_id)

@@ -1,4 +1,4 @@
-"""The command service: a FastStream app consuming every ``<resource>.create`` queue."""
+"""The command service: a FastStream app consuming every command shard queue."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from ..adapters.mongo.entities import MongoEntities
 from ..adapters.mongo.keys import MongoApiKeys
 from ..adapters.mongo.store import MongoStore
 from ..adapters.rabbit.messenger import RabbitMessenger
+from ..adapters.rabbit.retiring import retire_command_queues
 from ..runtime import process
 from ..runtime.service import Service, connect
 from ..settings import Settings
 from .bootstrap import bootstrap
-from .registry import HANDLERS
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +33,23 @@ def create_service(settings: Settings) -> Service:
         keys=MongoApiKeys(connections.db),
         settings=settings,
     )
+    # Every shard carries every command type; the consumer reads the type off the routing key.
     connections.subscribe(
-        {resource: topology.command_queue(resource) for resource in HANDLERS},
-        commands.consumer.consume,
+        {name: name for name in topology.command_queues}, commands.consumer.consume
     )
+
+    async def retire_old_queues() -> None:
+        # After the declaration, so every command has a shard to go to before any old queue
+        # stops receiving them; the ones still holding commands are drained like shards.
+        draining = await retire_command_queues(settings.amqp_url, topology)
+        connections.subscribe_existing(draining, commands.consumer.consume)
+
     return Service(
         connections,
         logger=log,
         metrics=metrics.COMMAND_SERVICE,
         prepare=[store.ensure_indexes],
+        declared=[retire_old_queues],
         started=[commands.relay.start],
         # Two hooks: retries end (their messages go back to the broker), the relay stops.
         stopping=[commands.stop_retries, commands.relay.stop],

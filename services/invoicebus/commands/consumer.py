@@ -60,6 +60,15 @@ _GIVEN_BACK = {
 }
 
 
+#: The routing key of each command, as the commands exchange forwards them to the shards.
+COMMAND_KEYS: dict[str, Resource] = {resource.create_key: resource for resource in Resource}
+
+
+def command_of(routing_key: str) -> Resource | None:
+    """The command a routing key names, or None."""
+    return COMMAND_KEYS.get(routing_key)
+
+
 class CommandConsumer:
     def __init__(self, pipeline: CommandPipeline, transient_retry_seconds: float) -> None:
         self.pipeline = pipeline
@@ -74,8 +83,35 @@ class CommandConsumer:
         """Shutdown begins: retries end now and their messages go back to the broker."""
         self._shutdown.begin()
 
-    async def consume(self, resource: Resource, msg: RabbitMessage) -> None:
-        await self.handle(resource, envelope_from(msg), RabbitDelivery(msg))
+    async def consume(self, queue: str, msg: RabbitMessage) -> None:
+        """A message of a command queue (a shard: every command type): its routing key says
+        which command it is."""
+        envelope, delivery = envelope_from(msg), RabbitDelivery(msg)
+        resource = command_of(envelope.routing_key)
+        if resource is None:
+            with logcontext.about(envelope):
+                await self.refuse_unknown(envelope, delivery)
+            return
+        await self.handle(resource, envelope, delivery)
+
+    async def refuse_unknown(self, envelope: Envelope, delivery: Delivery) -> None:
+        """A routing key that names no command (the commands exchange forwards only the create
+        keys, so someone bound it by hand): refused like any bad command, dead-lettered with
+        the reason and answered, never retried."""
+        error = error_body(
+            ErrorCode.VALIDATION_ERROR,
+            f"routing key {envelope.routing_key[:100]!r} names no command; expected one of"
+            f" {', '.join(sorted(COMMAND_KEYS))}",
+        )
+        metrics.SETTLED_COMMANDS.labels("unknown", error.error.code.value).inc()
+        log.warning("refused %s: unknown routing key", envelope.shown_id)
+        try:
+            await self.pipeline.refuse_unroutable(envelope, error)
+        except Exception:
+            log.exception("could not dead-letter %s; rejecting it", envelope.shown_id)
+            await delivery.reject()  # the broker dead-letters it
+            return
+        await delivery.ack()
 
     async def handle(self, resource: Resource, envelope: Envelope, delivery: Delivery) -> None:
         with logcontext.about(envelope):

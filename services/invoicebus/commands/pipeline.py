@@ -87,6 +87,13 @@ class CommandPipeline:
         await self.outbox.send(decision.record)
         await self.messenger.reply(envelope, 201, encode(decision.record.model))
 
+    async def refuse_unroutable(self, envelope: Envelope, error: ErrorBody) -> None:
+        """Keep a message that names no command (dead-letter queue) and tell the sender; no
+        ``<resource>.rejected`` event, as there is no resource to name."""
+        logcontext.note(outcome=error.error.code.value)
+        await self.messenger.dead_letter(envelope, error)
+        await self.messenger.reply(envelope, error.status, encode(error))
+
     async def refuse(
         self,
         resource: Resource,

@@ -36,7 +36,8 @@ def create_service(settings: Settings) -> Service:
         entities=MongoEntities(connections.db),
         keys=MongoApiKeys(connections.db),
         settings=settings,
-        protected_queues={queue.name for queue in topology.declarations().queues},
+        protected_queues={queue.name for queue in topology.declarations().queues}
+        | set(topology.retired_command_queues),
     )
     queues = {resource: topology.query_queue(resource) for resource in LIST_REPLY_MODELS}
     connections.subscribe(queues, parts.lists.consume)

@@ -4,7 +4,8 @@
 MongoDB); the service's ``bootstrap`` builds its parts from them; ``Service`` wraps those parts
 in a FastStream app whose hooks run in this order:
 
-1. on start: the service's ``prepare`` steps (indexes), then the topology is declared;
+1. on start: the service's ``prepare`` steps (indexes), then the topology is declared, then
+   the ``declared`` steps (which may still add subscribers: the broker starts after them);
 2. once consuming: the ``started`` steps (the outbox relay);
 3. on stop, before the broker drains in-flight messages: the ``stopping`` steps;
 4. after the broker stopped: MongoDB is closed.
@@ -25,7 +26,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from invoicebus_client.topology import declare_topology_at
 
 from ..adapters.mongo import client as mongo_client
-from ..adapters.rabbit.consuming import Consume, K, subscribe_each
+from ..adapters.rabbit.consuming import Consume, K, subscribe_each, subscribe_existing
 from ..querying.fields import Document
 from ..settings import Settings
 from . import tracing
@@ -64,6 +65,16 @@ class Connections:
             settled=self.progress.settled,
         )
 
+    def subscribe_existing(self, queues: Sequence[str], consume: Consume[str]) -> None:
+        """Consume queues outside the contract that exist already (retired command queues)."""
+        subscribe_existing(
+            self.broker,
+            {name: name for name in queues},
+            prefetch=self.settings.prefetch,
+            consume=consume,
+            settled=self.progress.settled,
+        )
+
 
 def connect(settings: Settings, *, service: str, logger: logging.Logger) -> Connections:
     """Clients for the broker and MongoDB (they connect when the app starts)."""
@@ -85,6 +96,7 @@ class Service:
         logger: logging.Logger,
         metrics: CollectorRegistry,
         prepare: Sequence[Hook] = (),
+        declared: Sequence[Hook] = (),
         started: Sequence[Hook] = (),
         stopping: Sequence[Hook] = (),
     ) -> None:
@@ -94,7 +106,7 @@ class Service:
         self.app = FastStream(
             connections.broker,
             logger=logger,
-            on_startup=[*prepare, self._declare_topology],
+            on_startup=[*prepare, self._declare_topology, *declared],
             after_startup=list(started),
             on_shutdown=list(stopping),
             after_shutdown=[self._close_mongo],

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from invoicebus_contracts import (
     CONTENT_TYPE,
+    DEFAULT_COMMAND_SHARDS,
     DEFAULT_DELIVERY_LIMIT,
     DEFAULT_PREFIX,
     Header,
@@ -66,16 +67,18 @@ class ClientBase:
         entity_id: str | None = None,
         declare: bool = False,
         delivery_limit: int = DEFAULT_DELIVERY_LIMIT,
+        command_shards: int = DEFAULT_COMMAND_SHARDS,
         publish_attempts: int = PUBLISH_ATTEMPTS,
         user_id: str | None = None,
         tracer_provider: TracerProvider | None = None,
     ) -> None:
         """``declare``: declare the topology instead of checking that it exists (for a client
         that may publish before the services ever ran; ``delivery_limit`` must then be the
-        services' ``INVOICEBUS_DELIVERY_LIMIT``). ``tracer_provider``: where the client's spans
+        services' ``INVOICEBUS_DELIVERY_LIMIT``, and ``command_shards`` their
+        ``INVOICEBUS_COMMAND_SHARDS``). ``tracer_provider``: where the client's spans
         go (OpenTelemetry; by default the global provider, which records nothing until the
         application installs an SDK)."""
-        self.topology = Topology(prefix)
+        self.topology = Topology(prefix, command_shards)
         #: Sent as ``x-entity-id``: the entity the commands and queries act on.
         self.entity_id = entity_id
         #: Sent as ``user_id``: who acts. RabbitMQ accepts only the connection's own user name,

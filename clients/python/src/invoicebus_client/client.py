@@ -45,9 +45,12 @@ class InvoicebusClient(DeadLetterOps, EventOps):
     """``async with InvoicebusClient(url, prefix) as client: await client.create(...)``."""
 
     async def consumers(self, resource: Resource) -> int | None:
-        """How many services consume the resource's command queue now (0: commands wait);
-        None when this broker user may not look (a tenant's)."""
-        return await self._transport.consumer_count(self.topology.command_queue(resource))
+        """How many services consume the resource's commands now (0: commands wait); None
+        when this broker user may not look (a tenant's).
+
+        Every command service consumes every command shard, whatever the command, so this
+        counts the consumers of shard 0 (which exists under any number of shards)."""
+        return await self._transport.consumer_count(self.topology.command_shard_queue(0))
 
     # -- commands ----------------------------------------------------------------------------
 

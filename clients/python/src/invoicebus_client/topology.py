@@ -24,11 +24,20 @@ from .errors import BrokerRefused
 async def declare_topology(
     channel: AbstractChannel, topology: Topology, *, delivery_limit: int
 ) -> None:
-    """Exchanges, then queues (with the services' ``delivery_limit``), then bindings."""
+    """Exchanges, then queues (with the services' ``delivery_limit``), then bindings.
+
+    The broker needs the plugin ``rabbitmq_consistent_hash_exchange`` for the command shards
+    (``Topology.command_shards_exchange``); without it the declaration is refused.
+    ``topology.command_shards`` must be the services' too: a declarer with more shards would
+    bind shard queues that no service consumes."""
     declarations = topology.declarations(delivery_limit)
+    exchanges = {}
     for exchange in declarations.exchanges:
-        await channel.declare_exchange(
-            exchange.name, aio_pika.ExchangeType(exchange.kind.value), durable=exchange.durable
+        exchanges[exchange.name] = await channel.declare_exchange(
+            exchange.name,
+            aio_pika.ExchangeType(exchange.kind.value),
+            durable=exchange.durable,
+            arguments=dict(exchange.arguments),
         )
     queues = {}
     for queue in declarations.queues:
@@ -37,13 +46,16 @@ async def declare_topology(
             queue.name, durable=queue.durable, arguments=arguments
         )
     for binding in declarations.bindings:
-        await queues[binding.queue].bind(binding.exchange, routing_key=binding.routing_key)
+        destination = exchanges if binding.to_exchange else queues
+        await destination[binding.queue].bind(binding.exchange, routing_key=binding.routing_key)
 
 
 async def check_topology(channel: AbstractChannel, topology: Topology) -> None:
     """Every exchange of the contract exists (passive declares), or ``BrokerRefused`` naming
     the first missing one. The broker closes ``channel`` on a miss: use a channel of its own."""
     for exchange in topology.declarations().exchanges:
+        if exchange.name == topology.command_shards_exchange:
+            continue  # the services' own routing: clients publish to the commands exchange
         try:
             await channel.declare_exchange(exchange.name, passive=True)
         except ChannelNotFoundEntity as exc:

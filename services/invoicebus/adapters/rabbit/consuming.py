@@ -123,7 +123,10 @@ def rabbit_queue(declarations: Declarations, name: str) -> RabbitQueue:
 def rabbit_exchange(declarations: Declarations, name: str) -> RabbitExchange:
     exchange = declarations.exchange(name)
     return RabbitExchange(
-        exchange.name, type=ExchangeType(exchange.kind.value), durable=exchange.durable
+        exchange.name,
+        type=ExchangeType(exchange.kind.value),
+        durable=exchange.durable,
+        arguments=dict(exchange.arguments),
     )
 
 
@@ -145,28 +148,62 @@ def subscribe_each(
     raw bytes in, acks left to ``consume``, no automatic reply. ``settled(queue)`` is told of
     each message ``consume`` settled (acked, nacked or rejected): the consumer's progress.
 
-    They share a channel whose prefetch window bounds the messages each consumer holds at once;
-    without one the broker pushes a whole backlog and every message is handled concurrently.
+    They share a channel whose prefetch window bounds the messages each consumer holds at once
+    (RabbitMQ applies a non-global basic.qos per consumer, so every queue has its own window
+    and a backlog in one never takes the slots of another); without one the broker pushes a
+    whole backlog and every message is handled concurrently.
     """
     channel = Channel(prefetch_count=prefetch)
-
-    def bind(key: K, name: str) -> None:
+    for key, name in queues.items():
         source = declarations.binding(name).exchange
-
-        @broker.subscriber(
+        _subscribe(
+            broker,
+            key,
             rabbit_queue(declarations, name),
             rabbit_exchange(declarations, source),
             channel=channel,
-            ack_policy=AckPolicy.MANUAL,
-            no_reply=True,
-            decoder=raw_body,
+            consume=consume,
+            settled=settled,
         )
-        async def handle(body: bytes, msg: RabbitMessage) -> None:
-            try:
-                await consume(key, msg)
-            finally:
-                if msg.committed is not None:
-                    settled(name)
 
+
+def subscribe_existing(
+    broker: RabbitBroker,
+    queues: Mapping[K, str],
+    *,
+    prefetch: int,
+    consume: Consume[K],
+    settled: Callable[[str], None] = lambda queue: None,
+) -> None:
+    """Like ``subscribe_each`` for queues outside the contract that exist already (retired
+    command queues being drained): neither declared nor bound, only consumed."""
+    channel = Channel(prefetch_count=prefetch)
     for key, name in queues.items():
-        bind(key, name)
+        queue = RabbitQueue(name, declare=False)
+        _subscribe(broker, key, queue, None, channel=channel, consume=consume, settled=settled)
+
+
+def _subscribe(
+    broker: RabbitBroker,
+    key: K,
+    queue: RabbitQueue,
+    exchange: RabbitExchange | None,
+    *,
+    channel: Channel,
+    consume: Consume[K],
+    settled: Callable[[str], None],
+) -> None:
+    @broker.subscriber(
+        queue,
+        exchange,
+        channel=channel,
+        ack_policy=AckPolicy.MANUAL,
+        no_reply=True,
+        decoder=raw_body,
+    )
+    async def handle(body: bytes, msg: RabbitMessage) -> None:
+        try:
+            await consume(key, msg)
+        finally:
+            if msg.committed is not None:
+                settled(queue.name)
