@@ -189,7 +189,7 @@ async def run(args: argparse.Namespace, work: Path) -> list[str]:
             for module in ("invoicebus.commands", "invoicebus.queries")
         ]
         try:
-            await servers[0].start(lambda: consuming(bus, topology.command_queue(Resource.ENTITY)))
+            await servers[0].start(lambda: consuming(bus, topology.command_shard_queue(0)))
             await servers[1].start(lambda: consuming(bus, topology.query_queue(Resource.CUSTOMER)))
             await bus.watch()
             tenants = []

@@ -17,7 +17,7 @@ class Serves(enum.Enum):
     def queue(self, topology: Topology) -> str:
         """The queue whose consumer shows the server is up."""
         if self is Serves.COMMANDS:
-            return topology.command_queue(Resource.CUSTOMER)
+            return topology.command_shard_queue(0)  # every shard has the same consumers
         return topology.query_queue(Resource.CUSTOMER)
 
 

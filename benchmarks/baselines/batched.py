@@ -98,8 +98,9 @@ async def write(
 
 async def main(config: Config, db: AsyncDatabase[Document], stop: asyncio.Event) -> None:
     inbox: Inbox = asyncio.Queue()
-    queue = config.topology.command_queue(Resource.CUSTOMER)
-    async with channels(config, queue, confirms=True) as bus:
+    # customer.create arrives in any command shard (by entity): consume them all.
+    queues = config.topology.command_queues
+    async with channels(config, queues, confirms=True) as bus:
         events = await bus.publishing.get_exchange(config.topology.events_exchange, ensure=False)
 
         async def work() -> None:
@@ -110,7 +111,7 @@ async def main(config: Config, db: AsyncDatabase[Document], stop: asyncio.Event)
             inbox.put_nowait(message)
 
         worker = asyncio.create_task(work())
-        await consume_until(stop, bus.queue, receive)
+        await consume_until(stop, bus.queues, receive)
         # Unsettled messages go back to the broker when the connection closes.
         worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -14,7 +14,7 @@ import asyncio
 import json
 import os
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -95,28 +95,35 @@ def serve(main: Main) -> None:
 
 @dataclass(frozen=True)
 class Channels:
-    queue: AbstractQueue  # on a consuming channel with the prefetch window
+    #: On a consuming channel with the prefetch window (per consumer, so per queue).
+    queues: tuple[AbstractQueue, ...]
     publishing: AbstractChannel  # a channel of its own for what the server publishes
 
 
 @asynccontextmanager
-async def channels(config: Config, queue: str, *, confirms: bool) -> AsyncIterator[Channels]:
-    """A connection with ``queue`` to consume and a channel to publish on (with publisher
+async def channels(
+    config: Config, queues: Sequence[str], *, confirms: bool
+) -> AsyncIterator[Channels]:
+    """A connection with ``queues`` to consume and a channel to publish on (with publisher
     confirms when ``confirms``), closed at the end of the block."""
     connection = await aio_pika.connect_robust(config.amqp_url)
     async with connection:
         consuming = await connection.channel()
         await consuming.set_qos(prefetch_count=config.prefetch)
         publishing = await connection.channel(publisher_confirms=confirms)
-        yield Channels(await consuming.get_queue(queue, ensure=False), publishing)
+        found = [await consuming.get_queue(queue, ensure=False) for queue in queues]
+        yield Channels(tuple(found), publishing)
 
 
-async def consume_until(stop: asyncio.Event, queue: AbstractQueue, handle: Handler) -> None:
-    """Hand every delivery of ``queue`` to ``handle`` (each in a task of its own) until
+async def consume_until(
+    stop: asyncio.Event, queues: Sequence[AbstractQueue], handle: Handler
+) -> None:
+    """Hand every delivery of ``queues`` to ``handle`` (each in a task of its own) until
     ``stop`` is set."""
-    tag = await queue.consume(handle)
+    tags = [(queue, await queue.consume(handle)) for queue in queues]
     await stop.wait()
-    await queue.cancel(tag)
+    for queue, tag in tags:
+        await queue.cancel(tag)
 
 
 def entity_of(message: AbstractIncomingMessage) -> str | None:

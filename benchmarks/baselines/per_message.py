@@ -37,8 +37,9 @@ log = logging.getLogger(__name__)
 
 async def main(config: Config, db: AsyncDatabase[Document], stop: asyncio.Event) -> None:
     customers = db[CUSTOMERS]
-    queue = config.topology.command_queue(Resource.CUSTOMER)
-    async with channels(config, queue, confirms=True) as bus:
+    # customer.create arrives in any command shard (by entity): consume them all.
+    queues = config.topology.command_queues
+    async with channels(config, queues, confirms=True) as bus:
         events = await bus.publishing.get_exchange(config.topology.events_exchange, ensure=False)
 
         async def handle(message: AbstractIncomingMessage) -> None:
@@ -57,7 +58,7 @@ async def main(config: Config, db: AsyncDatabase[Document], stop: asyncio.Event)
                 return
             await message.ack()
 
-        await consume_until(stop, bus.queue, handle)
+        await consume_until(stop, bus.queues, handle)
 
 
 if __name__ == "__main__":

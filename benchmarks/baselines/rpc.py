@@ -103,7 +103,7 @@ class Pages:
 async def main(config: Config, db: AsyncDatabase[Document], stop: asyncio.Event) -> None:
     pages = Pages(db)
     queue = config.topology.query_queue(Resource.CUSTOMER)
-    async with channels(config, queue, confirms=False) as bus:
+    async with channels(config, [queue], confirms=False) as bus:
         replies = bus.publishing.default_exchange
 
         async def handle(message: AbstractIncomingMessage) -> None:
@@ -126,7 +126,7 @@ async def main(config: Config, db: AsyncDatabase[Document], stop: asyncio.Event)
                 )
             await message.ack()
 
-        await consume_until(stop, bus.queue, handle)
+        await consume_until(stop, bus.queues, handle)
 
 
 if __name__ == "__main__":
