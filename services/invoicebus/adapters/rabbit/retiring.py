@@ -15,7 +15,7 @@ import logging
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection
-from aio_pika.exceptions import ChannelClosed, ChannelNotFoundEntity, ChannelPreconditionFailed
+from aio_pika.exceptions import ChannelNotFoundEntity
 
 from invoicebus_contracts import Resource, Topology
 from invoicebus_contracts.topology import SHARD_WEIGHT
@@ -51,16 +51,23 @@ async def retire_command_queues(url: str, topology: Topology) -> list[str]:
             channel = await _probe(connection, name)
             if channel is None:
                 continue
-            queue = await channel.declare_queue(name, passive=True)
-            exchange, key = _former_binding(topology, name)
-            await queue.unbind(exchange, routing_key=key)
-            try:
-                await queue.delete(if_unused=True, if_empty=True)
-            except (ChannelPreconditionFailed, ChannelClosed):
-                log.warning("retired command queue %s still holds commands: draining it", name)
-                draining.append(name)
-            else:
-                log.info("retired command queue %s was empty: deleted", name)
-            if not channel.is_closed:
-                await channel.close()
+            async with channel:
+                exchange, key = _former_binding(topology, name)
+                queue = await channel.declare_queue(name, passive=True)
+                await queue.unbind(exchange, routing_key=key)
+                # Counted after the unbind, so nothing new arrives. Quorum queues support
+                # neither if-empty nor if-unused deletes: no consumer means no unacked
+                # messages, so ready and consumers both 0 means empty.
+                state = (await channel.declare_queue(name, passive=True)).declaration_result
+                if state.message_count or state.consumer_count:
+                    log.warning(
+                        "retired command queue %s holds %d commands (%d consumers): draining it",
+                        name,
+                        state.message_count,
+                        state.consumer_count,
+                    )
+                    draining.append(name)
+                else:
+                    await queue.delete(if_unused=False, if_empty=False)
+                    log.info("retired command queue %s was empty: deleted", name)
     return draining
