@@ -65,13 +65,13 @@ async def test_the_shard_exchange_routes_every_entity_header(settings: Settings)
             values += ["ent_" + "a" * 24] * 3  # the same entity, three times
             for i, value in enumerate(values):
                 headers = {} if value is None else {"x-entity-id": value}
-                message = aio_pika.Message(b"{}", headers=headers, message_id=f"m{i}")
-                await commands.publish(message, routing_key=Resource.CUSTOMER.create_key)
+                sent = aio_pika.Message(b"{}", headers=headers, message_id=f"m{i}")
+                await commands.publish(sent, routing_key=Resource.CUSTOMER.create_key)
             await commands.publish(aio_pika.Message(b"{}", message_id="x"), routing_key="x.y")
-            shards = {}
+            shards: dict[str, str] = {}
             for name in topology.command_queues:
                 for message in await peek_queue(own.amqp_url, name):
-                    shards[message.message_id] = name
+                    shards[message.message_id or ""] = name
                     # The delivery names the exchange and key the client published with.
                     assert message.exchange == topology.commands_exchange
                     assert message.routing_key == Resource.CUSTOMER.create_key
