@@ -36,6 +36,7 @@ from invoicebus.adapters.mongo.client import connect
 from invoicebus.adapters.mongo.embedded import free_port
 from invoicebus.querying.fields import Document
 from invoicebus_client.topology import declare_topology
+from invoicebus_contracts import Topology
 
 COMMAND = "customer.create"
 COLLECTION = "customers"
@@ -214,7 +215,6 @@ class ConfirmedPublisher:
 
 async def prepare_topology(url: str, prefix: str, delivery_limit: int = 10) -> None:
     """The contract's topology plus a durable audit queue bound to every event."""
-    from invoicebus_contracts import Topology
 
     connection = await aio_pika.connect(url)
     async with connection:
@@ -390,7 +390,8 @@ class Run:
                     docs = await collection.find({}).to_list()
                     unsent = sum(1 for d in docs if d.get("_pending"))
                     stored = {d.get("_idem", {}).get("key") for d in docs}
-                    queued = await queue_depth(self.amqp_url, f"{self.prefix}.{COMMAND}")
+                    shards = Topology(self.prefix).command_queues
+                    queued = sum([await queue_depth(self.amqp_url, q) for q in shards])
                     if self.confirmed_ids <= stored and unsent == 0 and queued == 0:
                         by_key: dict[str, list[Document]] = defaultdict(list)
                         for doc in docs:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from invoicebus_contracts import Topology
 from tests.faults.conftest import REPORTS, PrivateServers
 from tests.faults.harness import (
     ConfirmedPublisher,
@@ -97,11 +98,13 @@ async def scenario(servers: PrivateServers, name: str) -> AsyncIterator[Scenario
 
 
 async def command_consumers(s: Scenario, timeout: float = 20) -> dict[str, int]:
-    """Consumers per command queue, as RabbitMQ reports them, once all have one (or timeout)."""
+    """Consumers per command shard queue, as RabbitMQ reports them, once all have one (or
+    timeout)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         counts = await asyncio.to_thread(s.servers.rabbit.queue_counts, s.run.prefix)
-        consumers = {q: c for q, (_, _, c) in counts.items() if q.endswith(".create")}
+        shards = set(Topology(s.run.prefix).command_queues)
+        consumers = {q: c for q, (_, _, c) in counts.items() if q in shards}
         if all(consumers.values()) or asyncio.get_running_loop().time() > deadline:
             return consumers
         await asyncio.sleep(1)

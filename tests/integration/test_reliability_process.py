@@ -24,6 +24,7 @@ from invoicebus.adapters.mongo.embedded import EmbeddedMongo
 from invoicebus.runtime.watchdog import consumer_alive, dead_consumers, subscribers, watch_consumers
 from invoicebus.settings import Settings
 from invoicebus_client.topology import declare_topology, delete_topology
+from invoicebus_contracts import Topology
 from tests.faults.harness import ServiceProcess, queue_depth
 from tests.support.amqp import RawClient, peek_queue
 from tests.support.backends import Backends
@@ -142,7 +143,6 @@ async def test_sigterm_hands_back_a_command_that_is_waiting_out_an_outage(
     service.start()
     await service.wait_ready(90)
     message_id = str(uuid.uuid4())
-    queue = f"{prefix}.entity.create"
     try:
         await asyncio.to_thread(own_mongo.stop)
         async with RawClient(servers.amqp_url, prefix) as client:
@@ -158,8 +158,8 @@ async def test_sigterm_hands_back_a_command_that_is_waiting_out_an_outage(
             raise AssertionError("the command never reached the service")
         exit_code = await asyncio.to_thread(service.terminate, 30)
         assert exit_code == 0
-        # Not acked, not dead-lettered: back in its queue.
-        assert await queue_depth(servers.amqp_url, queue) == 1
+        # Not acked, not dead-lettered: back in its shard.
+        assert await commands_queued(servers.amqp_url, prefix) == 1
         assert await queue_depth(servers.amqp_url, f"{prefix}.dead-letter") == 0
 
         await asyncio.to_thread(own_mongo.start)
@@ -176,7 +176,7 @@ async def test_sigterm_hands_back_a_command_that_is_waiting_out_an_outage(
                 raise AssertionError("the handed-back command was never processed")
         finally:
             await mongo.close()
-        assert await queue_depth(servers.amqp_url, queue) == 0
+        assert await commands_queued(servers.amqp_url, prefix) == 0
     finally:
         await asyncio.to_thread(service.terminate)
 
@@ -196,17 +196,20 @@ async def test_watchdog_restores_a_consumer_lost_while_the_connection_stayed_up(
     await app.start()
     broker: Any = app.broker
     try:
-        [entity_subscriber] = [
-            s for s in subscribers(broker) if s.queue.name == f"{prefix}.entity.create"
-        ]
-        assert await consumer_alive(entity_subscriber)
-        # Lose the consumer below aio-pika's robust layer, which then never restores it.
-        queue = entity_subscriber._queue_obj
-        assert queue is not None and entity_subscriber._consumer_tag
-        channel = await queue.channel.get_underlay_channel()
-        await channel.basic_cancel(entity_subscriber._consumer_tag)
-        assert await dead_consumers(broker) == [f"{prefix}.entity.create"]
-        restarts = metrics.CONSUMER_RESTARTS.labels(f"{prefix}.entity.create")._value.get()
+        # entity.create (no x-entity-id) waits in one shard, which one depends on the ring:
+        # lose every shard's consumer.
+        shards = own.topology.command_queues
+        lost = [s for s in subscribers(broker) if s.queue.name in shards]
+        assert len(lost) == len(shards)
+        restarts = {q: metrics.CONSUMER_RESTARTS.labels(q)._value.get() for q in shards}
+        for subscriber in lost:
+            assert await consumer_alive(subscriber)
+            # Lose the consumer below aio-pika's robust layer, which then never restores it.
+            queue = subscriber._queue_obj
+            assert queue is not None and subscriber._consumer_tag
+            channel = await queue.channel.get_underlay_channel()
+            await channel.basic_cancel(subscriber._consumer_tag)
+        assert sorted(await dead_consumers(broker)) == sorted(shards)
 
         async with RawClient(servers.amqp_url, prefix) as client:
             pending = await client.publish(
@@ -223,8 +226,8 @@ async def test_watchdog_restores_a_consumer_lost_while_the_connection_stayed_up(
                 watchdog.cancel()
         assert reply.status == 201
         assert await dead_consumers(broker) == []
-        after = metrics.CONSUMER_RESTARTS.labels(f"{prefix}.entity.create")._value.get()
-        assert after == restarts + 1
+        after = {q: metrics.CONSUMER_RESTARTS.labels(q)._value.get() for q in shards}
+        assert after == {q: n + 1 for q, n in restarts.items()}
     finally:
         await app.stop()
         assert own.mongodb_url
@@ -270,10 +273,15 @@ async def test_an_outage_longer_than_the_retry_window_ends_in_the_dead_letter_qu
         [dead] = await peek_queue(servers.amqp_url, f"{prefix}.dead-letter")
         assert dead.message_id == message_id
         assert dead.headers["x-first-death-reason"] == "delivery_limit"
-        assert dead.headers["x-first-death-queue"] == f"{prefix}.entity.create"
-        assert await queue_depth(servers.amqp_url, f"{prefix}.entity.create") == 0
+        assert dead.headers["x-first-death-queue"] in Topology(prefix).command_queues
+        assert await commands_queued(servers.amqp_url, prefix) == 0
     finally:
         await asyncio.to_thread(service.terminate)
+
+
+async def commands_queued(url: str, prefix: str) -> int:
+    """Commands waiting in the command shards of ``prefix``."""
+    return sum([await queue_depth(url, queue) for queue in Topology(prefix).command_queues])
 
 
 async def test_a_service_that_cannot_reach_its_database_at_start_exits_1(
