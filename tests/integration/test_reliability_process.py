@@ -222,12 +222,18 @@ async def test_watchdog_restores_a_consumer_lost_while_the_connection_stayed_up(
             watchdog = asyncio.create_task(watch_consumers(broker, interval=0.3, strikes=2))
             try:
                 reply = await asyncio.wait_for(pending, 30)
+                # The other shards' consumers come back too, each in its turn.
+                for _ in range(300):
+                    if not await dead_consumers(broker):
+                        break
+                    await asyncio.sleep(0.1)
             finally:
                 watchdog.cancel()
         assert reply.status == 201
         assert await dead_consumers(broker) == []
         after = {q: metrics.CONSUMER_RESTARTS.labels(q)._value.get() for q in shards}
-        assert after == {q: n + 1 for q, n in restarts.items()}
+        # At least once each (a restart that times out on a loaded broker is tried again).
+        assert all(after[q] > n for q, n in restarts.items()), (restarts, after)
     finally:
         await app.stop()
         assert own.mongodb_url
