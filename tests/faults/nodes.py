@@ -64,7 +64,8 @@ class PrivateRabbit:
         config = self.base / "rabbitmq.conf"
         config.write_text(f"listeners.tcp.default = 127.0.0.1:{self.port}\n")
         plugins = self.base / "enabled_plugins"
-        plugins.write_text("[].\n")
+        # The command shards route through a consistent-hash exchange (contracts' Topology).
+        plugins.write_text("[rabbitmq_consistent_hash_exchange].\n")
         env_file = self.base / "rabbitmq-env.conf"  # never read /etc/rabbitmq/rabbitmq-env.conf
         env_file.touch()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RABBITMQ_", "ERL_"))}
