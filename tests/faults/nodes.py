@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +42,9 @@ class PrivateRabbit:
     """A RabbitMQ node of its own, kept in ``base``; data survives ``stop``/``start``."""
 
     base: Path
-    name: str = "ibfaults"
+    #: Unique per node: two runs of the suite on one machine (helpers, CI jobs) must not
+    #: collide on the Erlang node name (RabbitMQ refuses a duplicate_node_name).
+    name: str = field(default_factory=lambda: f"ibfaults-{uuid.uuid4().hex[:8]}")
     port: int = field(default_factory=free_port)
     dist_port: int = field(default_factory=free_port)
 
