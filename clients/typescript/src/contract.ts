@@ -11,7 +11,9 @@ export type ErrorCode =
   | 'invalid_cursor'
   | 'internal_error'
   | 'unauthenticated'
-  | 'query_timeout';
+  | 'query_timeout'
+  | 'service_unavailable'
+  | 'gateway_timeout';
 
 /**
  * Per resource (the routing-key prefix): the create command body, the created resource, the list request, the list page and the rejected-event body; and the error body.

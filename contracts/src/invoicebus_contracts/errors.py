@@ -19,6 +19,9 @@ class ErrorCode(StrEnum):
     INTERNAL_ERROR = "internal_error"
     UNAUTHENTICATED = "unauthenticated"
     QUERY_TIMEOUT = "query_timeout"
+    #: HTTP gateway only: the bus is unreachable, or no reply came in time.
+    SERVICE_UNAVAILABLE = "service_unavailable"
+    GATEWAY_TIMEOUT = "gateway_timeout"
 
     @property
     def status(self) -> int:
@@ -41,12 +44,19 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNAUTHENTICATED: 401,
     # The service could not answer within its time budget; a narrower request can succeed.
     ErrorCode.QUERY_TIMEOUT: 503,
+    # The HTTP gateway could not reach the broker (nothing was sent): retry later.
+    ErrorCode.SERVICE_UNAVAILABLE: 503,
+    # The HTTP gateway sent the request but no reply came in time: a command may still be
+    # carried out, so retry it with the same Idempotency-Key.
+    ErrorCode.GATEWAY_TIMEOUT: 504,
 }
 _TYPE: dict[ErrorCode, str] = {
     ErrorCode.IDEMPOTENCY_CONFLICT: "idempotency_error",
     ErrorCode.INTERNAL_ERROR: "api_error",
     ErrorCode.UNAUTHENTICATED: "authentication_error",
     ErrorCode.QUERY_TIMEOUT: "api_error",
+    ErrorCode.SERVICE_UNAVAILABLE: "api_error",
+    ErrorCode.GATEWAY_TIMEOUT: "api_error",
 }
 
 

@@ -3,9 +3,11 @@ the entity it acts on, and how a body and a message are made."""
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Self
 
@@ -23,9 +25,9 @@ from invoicebus_contracts import (
 from invoicebus_contracts.fields import decimal_to_json
 
 from .defaults import PUBLISH_ATTEMPTS
-from .errors import ErrorReply
+from .errors import ClientError, ErrorReply
 from .tracing import Tracing
-from .transport import DIRECT_REPLY_TO, Transport, correlation_id
+from .transport import DIRECT_REPLY_TO, RawReply, Transport, correlation_id
 from .urls import user_of
 
 if TYPE_CHECKING:
@@ -84,6 +86,8 @@ class ClientBase:
         #: Sent as ``user_id``: who acts. RabbitMQ accepts only the connection's own user name,
         #: which is the default (the URL's user, or RabbitMQ's default, guest); "" sends none.
         self.user_id = user_of(amqp_url) if user_id is None else user_id
+        #: Sent on every message besides the contract's own (``scoped``).
+        self.headers: dict[str, str] = {}
         self._transport = Transport(
             amqp_url,
             self.topology,
@@ -111,6 +115,52 @@ class ClientBase:
     async def close(self) -> None:
         await self._transport.close()
 
+    def scoped(self, *, entity_id: str | None, headers: Mapping[str, str] | None = None) -> Self:
+        """This client acting on ``entity_id`` and sending ``headers`` too, on the same
+        connection: a cheap copy for one caller's requests (an HTTP gateway makes one per
+        request). Close the original, not the copies."""
+        other = copy.copy(self)
+        other.entity_id = entity_id
+        other.headers = {**self.headers, **(headers or {})}
+        return other
+
+    async def connected(self, wait: float) -> bool:
+        """Whether the broker connection is up: opened (and the topology checked) if it is
+        not, within ``wait`` seconds. For a readiness probe."""
+        try:
+            await asyncio.wait_for(self._transport.channel(), wait)
+        except (ClientError, OSError, TimeoutError):
+            return False
+        return True
+
+    async def raw_reply(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        *,
+        message_id: str | None = None,
+        reply_timeout: float,
+        on_published: Callable[[], object] | None = None,
+    ) -> RawReply:
+        """A request and its reply as it came (``x-status`` and the body bytes, whatever the
+        status): for a proxy that passes replies on unchanged. With ``message_id`` it is a
+        command (persistent, never expires); without, a request that expires unanswered."""
+        command = message_id is not None
+        message = self._message(
+            body,
+            message_id or new_message_id(),
+            reply=True,
+            expiration=None if command else reply_timeout,
+        )
+        return await self._transport.request(
+            exchange,
+            routing_key,
+            message,
+            reply_timeout=reply_timeout,
+            on_published=on_published,
+        )
+
     async def request(
         self, exchange: str, routing_key: str, body: Body, *, reply_timeout: float
     ) -> bytes:
@@ -129,7 +179,7 @@ class ClientBase:
     def _message(
         self, body: bytes, message_id: str, *, reply: bool = False, expiration: float | None = None
     ) -> aio_pika.Message:
-        headers: dict[str, Any] = {}
+        headers: dict[str, Any] = dict(self.headers)
         if self.entity_id:
             headers[Header.ENTITY_ID.value] = self.entity_id
         return aio_pika.Message(
