@@ -12,7 +12,7 @@ export UV_PYTHON_DOWNLOADS := never
 TS_CLIENT := clients/typescript
 NPM_SYNCED := $(TS_CLIENT)/node_modules/.synced
 
-.PHONY: run test lint format asyncapi typescript-types bench sync clean
+.PHONY: run test lint format asyncapi openapi typescript-types bench sync clean
 
 # Running the system needs no Node.js.
 run: .venv/.synced
@@ -34,6 +34,10 @@ format: sync
 # Regenerate the committed AsyncAPI document after a contract change.
 asyncapi: sync
 	$(UV) run --frozen invoicebus asyncapi --yaml -o docs/asyncapi.yaml
+
+# Regenerate the committed OpenAPI document of the HTTP gateway after a contract or route change.
+openapi: sync
+	$(UV) run --frozen invoicebus openapi -o docs/openapi.json
 
 # Regenerate the TypeScript client's types (src/contract.ts) from the AsyncAPI document.
 typescript-types: asyncapi $(NPM_SYNCED)

@@ -2,11 +2,11 @@
 
 Checks the broker (one line on what is wrong: unreachable, credentials, virtual host) and the
 HTTP ports, starts MongoDB (an embedded SecantusDB keeping its files under the data folder,
-unless ``MONGODB_URL`` is set), then the command and query services as child processes, and
-says it is running once both answer ``/readyz``. SIGINT/SIGTERM are forwarded to the children,
-which drain and exit; if any child dies on its own, the others are stopped too and the
-launcher exits non-zero. Nothing is restarted behind your back: a crash is loud, and a
-supervisor (or you) decides what is next.
+unless ``MONGODB_URL`` is set), then the command and query services and the HTTP gateway as
+child processes, and says it is running once all three answer ``/readyz``. SIGINT/SIGTERM are
+forwarded to the children, which drain and exit; if any child dies on its own, the others are
+stopped too and the launcher exits non-zero. Nothing is restarted behind your back: a crash is
+loud, and a supervisor (or you) decides what is next.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from types import FrameType
 
 from invoicebus_client import BrokerRefused, Unavailable, redacted
 from invoicebus_client.connecting import connect
+from invoicebus_client.urls import user_of
 
 from .adapters.mongo import embedded
 from .adapters.mongo.embedded import EmbeddedMongo
@@ -39,7 +40,14 @@ from .settings import AuthMode, Settings
 log = logging.getLogger("invoicebus.launcher")
 
 #: The services, as ``python -m`` modules: one image or environment, the command picks one.
-SERVICES = ("invoicebus.commands", "invoicebus.queries")
+SERVICES = ("invoicebus.commands", "invoicebus.queries", "invoicebus.gateway")
+GATEWAY = "invoicebus.gateway"
+#: The setting of each service's HTTP port.
+PORT_SETTINGS = {
+    "invoicebus.commands": "INVOICEBUS_COMMAND_HTTP_PORT",
+    "invoicebus.queries": "INVOICEBUS_QUERY_HTTP_PORT",
+    GATEWAY: "INVOICEBUS_GATEWAY_PORT",
+}
 EXIT_CHILD_DIED = 1
 EXIT_NOT_STARTED = 2
 POLL_SECONDS = 0.2
@@ -82,16 +90,15 @@ def check_broker(url: str, wait: float = 5.0) -> None:
 
 
 def http_ports(settings: Settings) -> dict[str, int]:
-    """The services' HTTP ports that are on, by service module."""
-    ports = dict(zip(SERVICES, (settings.command_http_port, settings.query_http_port), strict=True))
-    return {service: port for service, port in ports.items() if port}
+    """The HTTP ports that are on, by service module (the gateway's is also its API)."""
+    ports = (settings.command_http_port, settings.query_http_port, settings.gateway_port)
+    return {service: port for service, port in zip(SERVICES, ports, strict=True) if port}
 
 
 def check_ports(settings: Settings) -> None:
     """Each HTTP port is free (and the two differ), or ``LaunchError`` naming its setting, so
     a clash is one line at once rather than a service failing later."""
-    names = {"invoicebus.commands": "INVOICEBUS_COMMAND_HTTP_PORT",
-             "invoicebus.queries": "INVOICEBUS_QUERY_HTTP_PORT"}  # fmt: skip
+    names = PORT_SETTINGS
     seen: dict[int, str] = {}
     for service, port in http_ports(settings).items():
         if port in seen:
@@ -101,8 +108,9 @@ def check_ports(settings: Settings) -> None:
             try:
                 sock.bind((settings.http_host, port))
             except OSError as exc:
+                what = "API" if service == GATEWAY else "/readyz and /metrics"
                 raise LaunchError(
-                    f"port {port} on {settings.http_host} for {service}'s /readyz and /metrics is"
+                    f"port {port} on {settings.http_host} for {service}'s {what} is"
                     f" taken ({exc.strerror}); is another 'invoicebus run' up? Set {names[service]}"
                     " to a free port (or 0 for none)."
                 ) from exc
@@ -187,7 +195,36 @@ def child_env(settings: Settings, mongodb_url: str) -> dict[str, str]:
     # A development launcher: authorization is off unless asked for (the services say so in
     # their first log lines); deployments run the services with the default, required.
     env.setdefault("INVOICEBUS_AUTH", AuthMode.OFF.value)
+    env.pop("INVOICEBUS_GATEWAY_AMQP_URL", None)
+    if settings.gateway_amqp_url:
+        # The gateway's own broker user acts for its callers' API keys: the services trust it.
+        gateways = {*settings.gateways, user_of(settings.gateway_amqp_url)}
+        env["INVOICEBUS_GATEWAYS"] = ",".join(sorted(gateways))
     return env
+
+
+def check_gateway_user(settings: Settings) -> None:
+    """With authorization required, a gateway on the services' broker user would act as that
+    user (an admin) for every HTTP caller: ``LaunchError`` unless it has a user of its own."""
+    auth = os.environ.get("INVOICEBUS_AUTH", AuthMode.OFF.value).strip().lower()
+    if settings.gateway_port and not settings.gateway_amqp_url and auth == AuthMode.REQUIRED:
+        raise LaunchError(
+            "authorization is required, so the HTTP gateway needs a broker user of its own: set"
+            " INVOICEBUS_GATEWAY_AMQP_URL to its URL (it is added to INVOICEBUS_GATEWAYS), or"
+            " INVOICEBUS_GATEWAY_PORT=0 to run without the gateway"
+        )
+
+
+def gateway_env(settings: Settings, env: dict[str, str]) -> dict[str, str]:
+    """The gateway connects with its own broker URL when one is set, else the services'."""
+    if settings.gateway_amqp_url:
+        return {**env, "AMQP_URL": settings.gateway_amqp_url}
+    return env
+
+
+def modules(settings: Settings) -> tuple[str, ...]:
+    """The processes to start: both services, and the gateway unless its port is 0."""
+    return SERVICES if settings.gateway_port else SERVICES[:2]
 
 
 def spawn(module: str, env: dict[str, str]) -> Child:
@@ -228,9 +265,13 @@ def launch(settings: Settings) -> int:
     try:
         check_broker(settings.amqp_url)
         check_ports(settings)
+        check_gateway_user(settings)
         mongodb_url, mongo = start_mongo(settings)
         env = child_env(settings, mongodb_url)
-        children = [spawn(module, env) for module in SERVICES]
+        envs = {module: env for module in modules(settings)}
+        if GATEWAY in envs:
+            envs[GATEWAY] = gateway_env(settings, env)
+        children = [spawn(module, module_env) for module, module_env in envs.items()]
         died = _await_ready(settings, children, mongo, received)
         if not died:
             if not received:
@@ -266,7 +307,7 @@ def _await_ready(
     """Wait until every service with an HTTP port answers /readyz: True if a process died
     meanwhile; ``LaunchError`` if they are not ready in time."""
     waiting = http_ports(settings)
-    if len(waiting) < len(SERVICES):
+    if len(waiting) < len(modules(settings)):
         log.info("not waiting for readiness of services without an HTTP port")
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while waiting and not received:

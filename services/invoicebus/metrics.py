@@ -9,12 +9,14 @@ Each service has a registry of its own, which its ``/metrics`` serves next to it
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 #: Series of the command service.
 COMMAND_SERVICE = CollectorRegistry(auto_describe=True)
 #: Series of the query service.
 QUERY_SERVICE = CollectorRegistry(auto_describe=True)
+#: Series of the HTTP gateway.
+GATEWAY = CollectorRegistry(auto_describe=True)
 #: Series of the runtime every service runs (``runtime/``); each serves them.
 RUNTIME = CollectorRegistry(auto_describe=True)
 
@@ -73,6 +75,29 @@ QUERY_TIMEOUTS = Counter(
     " a slot, or in the database).",
     ["request", "stage"],
     registry=QUERY_SERVICE,
+)
+
+# -- the HTTP gateway -----------------------------------------------------------------------
+
+GATEWAY_REQUESTS = Counter(
+    "invoicebus_gateway_requests",
+    "HTTP requests answered, by method, route (its template, /customers) and status.",
+    ["method", "route", "status"],
+    registry=GATEWAY,
+)
+GATEWAY_LATENCY = Histogram(
+    "invoicebus_gateway_request_duration_seconds",
+    "Seconds from an HTTP request's arrival to its response, by method and route.",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=GATEWAY,
+)
+GATEWAY_BUS_FAILURES = Counter(
+    "invoicebus_gateway_bus_failures",
+    "Requests the gateway answered itself because the bus did not: the broker unreachable"
+    " (service_unavailable) or no reply in time (gateway_timeout), by routing key.",
+    ["request", "code"],
+    registry=GATEWAY,
 )
 
 # -- every service's runtime -----------------------------------------------------------------

@@ -91,6 +91,15 @@ class Settings(BaseSettings):
     query_http_port: int = Field(default=8082, ge=0, le=65535)
     http_host: str = "127.0.0.1"
 
+    #: The HTTP gateway (``python -m invoicebus.gateway``): its port (the API, /docs,
+    #: /healthz, /readyz and /metrics; 0: ``invoicebus run`` starts no gateway), how long it
+    #: waits for a service's reply before it answers 504, and the broker URL it connects with
+    #: (default: ``AMQP_URL``). Give it a broker user of its own, listed in the services'
+    #: ``INVOICEBUS_GATEWAYS``.
+    gateway_port: int = Field(default=8080, ge=0, le=65535)
+    gateway_reply_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
+    gateway_amqp_url: str | None = None
+
     #: Log lines as JSON objects (one per line, for a log pipeline) or as text (for people).
     log_format: Literal["json", "text"] = "text"
     #: The lowest level logged (DEBUG adds a line per message, with its outcome).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -57,6 +58,8 @@ def launcher_env(amqp_url: str, prefix: str, data_dir: Path, mongo_port: int) ->
         INVOICEBUS_EMBEDDED_MONGO_PORT=str(mongo_port),
         INVOICEBUS_COMMAND_HTTP_PORT="0",
         INVOICEBUS_QUERY_HTTP_PORT="0",
+        # Most tests need no HTTP gateway; the readiness test runs it.
+        INVOICEBUS_GATEWAY_PORT="0",
         INVOICEBUS_SHUTDOWN_TIMEOUT_SECONDS="10",
     )
     return env
@@ -235,14 +238,15 @@ async def test_an_http_port_clash_is_one_line_before_anything_starts(
 
 
 @pytest.mark.usefixtures("declared")
-async def test_running_is_said_only_once_both_services_are_ready(
+async def test_running_is_said_only_once_both_services_and_the_gateway_are_ready(
     servers: Backends, prefix: str, tmp_path: Path
 ) -> None:
     env = launcher_env(servers.amqp_url, prefix, tmp_path / "data", free_port())
-    ports = {"commands": free_port(), "queries": free_port()}
+    ports = {"commands": free_port(), "queries": free_port(), "gateway": free_port()}
     env.update(
         INVOICEBUS_COMMAND_HTTP_PORT=str(ports["commands"]),
         INVOICEBUS_QUERY_HTTP_PORT=str(ports["queries"]),
+        INVOICEBUS_GATEWAY_PORT=str(ports["gateway"]),
     )
     log = tmp_path / "run.log"
     async with running(env, log) as process:
@@ -253,16 +257,33 @@ async def test_running_is_said_only_once_both_services_are_ready(
             await asyncio.sleep(0.1)
         else:
             raise AssertionError(f"never said it runs:\n{log.read_text()}")
-        # At the moment it says so, both answer /readyz with 200.
+        # At the moment it says so, all three answer /readyz with 200, and the gateway serves.
         for port in ports.values():
             status, _ = await asyncio.to_thread(readyz, port)
             assert status == 200, port
+        status, body = await asyncio.to_thread(readyz, ports["gateway"], "/entities")
+        assert (status, json.loads(body)["data"]) == (200, []), body
         assert await stopped(process, signal.SIGTERM) == 0, log.read_text()
+    assert "invoicebus.gateway exited" not in log.read_text()
 
 
-def readyz(port: int) -> tuple[int, bytes]:
+async def test_a_gateway_without_its_own_user_is_refused_when_auth_is_required(
+    servers: Backends, tmp_path: Path
+) -> None:
+    env = launcher_env(servers.amqp_url, "ibtest-gwuser", tmp_path / "data", free_port())
+    env.update(INVOICEBUS_AUTH="required", INVOICEBUS_GATEWAY_PORT=str(free_port()))
+    log = tmp_path / "run.log"
+    async with running(env, log) as process:
+        code = await asyncio.wait_for(process.wait(), 60)
+    assert code == 2
+    [line] = log.read_text().splitlines()
+    assert "INVOICEBUS_GATEWAY_AMQP_URL" in line
+    assert not (tmp_path / "data" / "mongo").exists()  # nothing was started
+
+
+def readyz(port: int, path: str = "/readyz") -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()

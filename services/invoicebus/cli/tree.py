@@ -104,4 +104,5 @@ ROOT: Mapping[str, Lazy] = {
     "keys": Lazy("keys:app", "API keys for the HTTP gateway (stored as hashes only)."),
     "run": Lazy("system:run_system", "Run the whole system (what make run starts)."),
     "asyncapi": Lazy("system:asyncapi", "Print the AsyncAPI 3.0 document of the wire contract."),
+    "openapi": Lazy("system:openapi", "Print the OpenAPI 3.1 document of the HTTP gateway."),
 }

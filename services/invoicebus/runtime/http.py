@@ -86,7 +86,7 @@ def health_app(
     )
 
 
-class _Server(uvicorn.Server):
+class QuietServer(uvicorn.Server):
     """uvicorn without its own signal handling: ``process.serve`` owns the signals (uvicorn
     would re-raise SIGTERM after shutting down, so the process would not exit 0)."""
 
@@ -105,7 +105,7 @@ class HttpServer:
     def __init__(self, app: AsgiFastStream, host: str, port: int) -> None:
         self.host, self.port = host, port
         self.address = f"http://{host}:{port}"
-        self._server = _Server(
+        self._server = QuietServer(
             uvicorn.Config(
                 app, host=host, port=port, lifespan="off", log_level="warning", access_log=False
             )
