@@ -77,6 +77,7 @@ class ServiceProcess:
             "INVOICEBUS_DATABASE": self.prefix.replace("-", "_"),
             "INVOICEBUS_COMMAND_HTTP_PORT": str(self.http_port),
             "INVOICEBUS_QUERY_HTTP_PORT": str(self.http_port),
+            "INVOICEBUS_GATEWAY_PORT": str(self.http_port),
             "INVOICEBUS_RELAY_INTERVAL_SECONDS": "1",
             "INVOICEBUS_RELAY_GRACE_SECONDS": "2",
             "INVOICEBUS_TRANSIENT_RETRY_SECONDS": str(self.transient_retry_seconds),
