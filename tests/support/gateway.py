@@ -46,16 +46,21 @@ async def system(
     gateway_env: dict[str, str] | None = None,
     services: bool = True,
     amqp_url: str | None = None,
+    gateway_url: str | None = None,
+    gateway_ready: bool = True,
 ) -> AsyncIterator[System]:
-    """The command and query services (unless ``services`` is False) and the gateway, ready;
-    stopped with SIGTERM afterwards (each must exit 0), and the run's topology and database
-    removed. ``env`` goes to every process, ``gateway_env`` to the gateway's only."""
+    """The command and query services (unless ``services`` is False) and the gateway, ready
+    (the gateway only alive when not ``gateway_ready``); stopped with SIGTERM afterwards (each
+    must exit 0), and the run's topology and database removed. ``env`` goes to every process,
+    ``gateway_env`` to the gateway's only; ``amqp_url`` is the services' broker URL (default:
+    the shared broker's), ``gateway_url`` the gateway's (default: the services')."""
+    amqp_url = amqp_url or servers.amqp_url
     common = {"INVOICEBUS_LOG_FORMAT": "json", **(env or {})}
 
     def process(module: str, extra: dict[str, str], url: str | None = None) -> ServiceProcess:
         name = module.rsplit(".", 1)[1]
         return ServiceProcess(
-            url or servers.amqp_url,
+            url or amqp_url,
             servers.mongodb_url,
             prefix,
             folder / f"{name}.log",
@@ -68,19 +73,32 @@ async def system(
         if services
         else []
     )
-    gateway = process("invoicebus.gateway", {**common, **(gateway_env or {})}, amqp_url)
+    gateway = process("invoicebus.gateway", {**common, **(gateway_env or {})}, gateway_url)
     try:
         for child in [*running, gateway]:
             child.start()
         for child in running:
             await child.wait_ready(START_SECONDS)
-        if amqp_url is None:
+        if gateway_ready:
             await gateway.wait_ready(START_SECONDS)
+        else:
+            await alive(gateway)
         yield System(prefix, gateway, running)
     finally:
         codes = [await asyncio.to_thread(child.terminate) for child in [gateway, *running]]
-        await remove_run(servers.amqp_url, servers.mongodb_url, prefix, prefix.replace("-", "_"))
+        await remove_run(amqp_url, servers.mongodb_url, prefix, prefix.replace("-", "_"))
     assert codes == [0] * len(codes), (codes, gateway.log_text()[-3000:])
+
+
+async def alive(service: ServiceProcess) -> None:
+    """Until the process answers /healthz."""
+    for _ in range(START_SECONDS * 10):
+        status, _ = await asyncio.to_thread(service.http, "/healthz")
+        if status == 200:
+            return
+        assert service.process is not None and service.process.poll() is None, service.log_text()
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never answered /healthz:\n{service.log_text()}")
 
 
 @dataclass(frozen=True)
