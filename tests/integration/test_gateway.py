@@ -251,3 +251,116 @@ async def test_docs_openapi_health_and_metrics_are_served(http: httpx.AsyncClien
     assert "invoicebus_gateway_request_duration_seconds_bucket" in metrics
     assert "process_cpu_seconds_total" in metrics
     assert "/docs/assets" not in metrics  # routes are templates, and assets are not counted
+
+
+def hostile_requests(entity_id: str, cursor: str, item_cursor: str) -> dict[str, list[Any]]:
+    """Category -> requests (method, path, request kwargs) an attacker might send."""
+    json_type = {"content-type": "application/json"}
+
+    def body(raw: bytes) -> tuple[str, str, dict[str, Any]]:
+        return ("POST", "/customers", {"content": raw, "headers": json_type})
+
+    def listing(**params: str) -> tuple[str, str, dict[str, Any]]:
+        return ("GET", "/customers", {"params": params})
+
+    async def endless() -> AsyncIterator[bytes]:  # 10 MiB, no Content-Length
+        for _ in range(160):
+            yield b"x" * 65536
+
+    tampered = cursor[:-2] + ("A" if cursor[-2] != "A" else "B") + cursor[-1]
+    return {
+        "huge bodies": [
+            body(b'{"name": "' + b"x" * 65_536 + b'"}'),
+            body(b" " * (1 << 20) + b"{}"),
+            ("POST", "/customers", {"content": endless(), "headers": json_type}),
+            ("POST", "/items", {"content": b"[" * 70_000, "headers": json_type}),
+        ],
+        "bad JSON": [
+            body(raw)
+            for raw in (
+                b"", b"{", b"null", b"[]", b"123", b'"name"', b'{"name": NaN}',
+                b'{"name": "x"', b"[" * 5000 + b"]" * 5000, b'{"name": "\\ud800"}',
+                b'{"name": "\xff\xfe"}', b"\xef\xbb\xbf{}", b'{"name": 1e999999}',
+                b'{"name": {"$gt": ""}}', b'{"metadata": ' + b"[" * 3000 + b"]" * 3000 + b"}",
+            )
+        ],
+        "bad parameters": [
+            listing(limit=value) for value in ("-1", "0", "101", "1e3", "9" * 30, "0x10")
+        ]
+        + [
+            listing(include_total_count="2"),
+            listing(order_by="__proto__"),
+            listing(order_by="$where"),
+            listing(order_by="x" * 500),
+            listing(query='{"$where": "sleep(1000)"}'),
+            listing(query='{"name": {"$regex": ".*"}}'),
+            listing(query='{"name": ' * 200 + '"x"' + "}" * 200),
+            listing(query='{"name": {"in": [' + ",".join(['"x"'] * 5000) + "]}}"),
+            listing(query="[]"),
+            listing(search="s" * 201),
+            listing(search=".*(a+)+$"),
+            listing(next_cursor="c" * 2000),
+            listing(next_cursor=cursor, prev_cursor=cursor),
+            ("GET", "/customers?limit=1&limit=abc", {}),
+        ],
+        "forged cursors": [
+            listing(next_cursor="eyJ0eXBlIjoiYWRtaW4ifQ"),
+            listing(next_cursor=tampered),
+            listing(prev_cursor=tampered),
+            listing(next_cursor=item_cursor),  # another list's cursor
+            ("GET", "/items", {"params": {"next_cursor": cursor}}),
+            # another entity's (a fresh one, made when the request is sent)
+            ("GET", "/customers", {"params": {"next_cursor": cursor},
+                                   "headers": {"x-entity-id": "new"}}),
+        ],
+        "hostile headers": [
+            ("POST", "/customers", {"json": {"name": "x"}, "headers": headers})
+            for headers in (
+                {"x-entity-id": "ent_'; db.dropDatabase()"},
+                {"x-entity-id": "../../entities"},
+                {"x-entity-id": "ent_" + "a" * 8000},
+                {"x-entity-id": entity_id.upper()},
+                {"Idempotency-Key": "k" * 256},
+                {"Idempotency-Key": "clé".encode()},
+                {"Idempotency-Key": ""},
+                {"Authorization": "Bearer " + "k" * 8000},
+                {"content-type": "text/plain"},
+            )
+        ],
+    }  # fmt: skip
+
+
+async def test_hostile_input_is_refused_in_the_contract_s_body_and_harms_nothing(
+    http: httpx.AsyncClient,
+) -> None:
+    entity_id = await new_entity(http)
+    headers = {"x-entity-id": entity_id}
+    for n in range(3):
+        await http.post("/customers", json={"name": f"H{n}"}, headers=headers)
+        await http.post("/items", json={"name": f"H{n}"}, headers=headers)
+    page = (await http.get("/customers", params={"limit": 1}, headers=headers)).json()
+    items = (await http.get("/items", params={"limit": 1}, headers=headers)).json()
+    cursor, item_cursor = page["pagination"]["next_cursor"], items["pagination"]["next_cursor"]
+    counts: dict[str, dict[str, int]] = {}
+    for category, requests in hostile_requests(entity_id, cursor, item_cursor).items():
+        for method, path, request in requests:
+            request = {**request, "headers": {**headers, **request.get("headers", {})}}
+            if "x-entity-id" in request["headers"] and request["headers"]["x-entity-id"] == "new":
+                request["headers"]["x-entity-id"] = await new_entity(http)
+            response = await http.request(method, path, **request)
+            tally = counts.setdefault(category, {})
+            tally[str(response.status_code)] = tally.get(str(response.status_code), 0) + 1
+            assert response.status_code < 500, (category, path, request, response.text)
+            if response.status_code >= 400:
+                error_of(response)  # the contract's body, its status the code's
+            else:  # accepted: then it was harmless, and its answer is a resource or a page
+                assert category in ("bad JSON", "bad parameters", "hostile headers"), response.text
+    print(f"\nhostile HTTP requests by category and status: {counts}")
+    # Every oversized body, broken JSON document and forged cursor was refused.
+    for category in ("huge bodies", "forged cursors"):
+        assert set(counts[category]) == {"422"}, counts
+    assert not {s for s in counts["bad JSON"] if s.startswith("2")}, counts
+    # And the gateway serves on, unharmed: a good request right after, and ready.
+    listed = await http.get("/customers", params={"limit": 100}, headers=headers)
+    assert [c["name"] for c in listed.json()["data"]].count("H0") == 1
+    assert (await http.get("/readyz")).status_code == 200
