@@ -54,7 +54,10 @@ def create_app(settings: Settings, client: InvoicebusClient | None = None) -> Fa
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # A broker down at start is not fatal: /readyz says 503 and requests 503 until it is up.
         if not await client.connected(READY_PROBE_SECONDS):
-            log.warning("the broker is not reachable yet; not ready")
+            log.warning(
+                "not ready: the broker is unreachable or the topology is not declared yet"
+                " (the services declare it); /readyz says 503 until it is"
+            )
         yield
         await client.close()
 
