@@ -7,8 +7,9 @@ It uses RabbitMQ at ``AMQP_URL`` (default: localhost) under a topology prefix of
 fresh in-memory SecantusDB per round, or fresh databases on ``MONGODB_URL`` when it is set.
 Scenarios: ``commands`` (the hand-written per-message and micro-batched pipelines and the
 command service), ``lists`` (the query service and a hand-written RPC server on the same data)
-``sweep`` (throughput and latency against the in-flight window) and ``import`` (``invoicebus
-import`` against the command service it feeds). It prints the figures as
+``sweep`` (throughput and latency against the in-flight window), ``import`` (``invoicebus
+import`` against the command service it feeds) and ``gateway`` (the HTTP gateway against the
+SDK on the bus: the latency it adds, and its throughput). It prints the figures as
 markdown tables (stdout; progress goes to stderr) and writes them to
 ``OUT/benchmark-results.md``, with the plot ``OUT/benchmark.png``. docs/benchmarks.md explains
 how to read them.
@@ -37,7 +38,7 @@ from .bus import Bus
 from .context import QUICK, Context, Options, server_settings
 from .databases import server_description
 from .report import markdown, plot
-from .scenarios import Result, commands, imports, lists, progress, sweep
+from .scenarios import Result, commands, gateway, imports, lists, progress, sweep
 from .systems import COMMAND_SERVICE
 
 SCENARIOS: dict[str, Callable[[Context], Awaitable[Result]]] = {
@@ -45,6 +46,7 @@ SCENARIOS: dict[str, Callable[[Context], Awaitable[Result]]] = {
     "lists": lists.run,
     "sweep": sweep.run,
     "import": imports.run,
+    "gateway": gateway.run,
 }
 RESULTS = "benchmark-results.md"
 PLOT = "benchmark.png"

@@ -54,6 +54,11 @@ def test_quick_run_writes_every_table_and_the_plot(servers: Backends, tmp_path: 
         re.MULTILINE,
     )
 
+    assert "### HTTP gateway against the SDK on the bus" in results
+    for op in ("POST /customers", "GET /customers"):
+        added = rf"^\| {op} \| [0-9]+ \| [+-][0-9.]+ \| [+-][0-9.]+ \| [0-9.]+\u00d7 \|$"
+        assert len(re.findall(added, results, re.MULTILINE)) == 2, op
+
     plot = (tmp_path / "benchmark.png").read_bytes()
     assert plot.startswith(PNG_SIGNATURE)
     assert len(plot) > 10_000  # two panels with axes, lines and legends, not an empty canvas
