@@ -6,6 +6,8 @@ over HTTP; every refusal is the contract's error body with the contract's status
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +21,9 @@ from tests.support.amqp import RawClient, body
 from tests.support.backends import Backends
 from tests.support.gateway import System, curl_examples, run_curl, shape_mismatches, system
 
-COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+ROOT = Path(__file__).resolve().parents[2]
+COMMITTED = ROOT / "docs" / "openapi.json"
+README = ROOT / "README.md"
 #: What differs from one run to the next: never compared by value.
 VOLATILE = {"id", "entity_id", "created_at", "updated_at"}
 
@@ -364,3 +368,31 @@ async def test_hostile_input_is_refused_in_the_contract_s_body_and_harms_nothing
     listed = await http.get("/customers", params={"limit": 100}, headers=headers)
     assert [c["name"] for c in listed.json()["data"]].count("H0") == 1
     assert (await http.get("/readyz")).status_code == 200
+
+
+async def test_the_readme_curl_session_runs_as_written(running: System) -> None:
+    readme = await asyncio.to_thread(README.read_text)
+    found = re.search(r"<!-- example: curl-session -->\n```sh\n(.*?)```", readme, re.S)
+    assert found, "no curl-session example in the README"
+    script = found.group(1).replace("API=http://127.0.0.1:8080", f"API={running.url}", 1)
+    process = await asyncio.create_subprocess_exec(
+        "bash", "-euo", "pipefail", "-c", script,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, err.decode()
+    decoder, text, answers = json.JSONDecoder(), out.decode(), []
+    while text.strip():
+        answer, end = decoder.raw_decode(text.lstrip())
+        answers.append(answer)
+        text = text.lstrip()[end:]
+    first, second, item, page, following, found_city = answers
+    assert (first["name"], second["name"], item["tax_ids"] != []) == (
+        "Minimal Customer", "Second", True,
+    )  # fmt: skip
+    assert page["pagination"]["total"] == 2 and page["pagination"]["has_more"]
+    assert [c["id"] for c in page["data"] + following["data"]] in (
+        [first["id"], second["id"]], [second["id"], first["id"]],
+    )  # fmt: skip
+    assert following["pagination"]["prev_cursor"]
+    assert [c["name"] for c in found_city["data"]] == ["Minimal Customer"]
