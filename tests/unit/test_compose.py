@@ -124,8 +124,7 @@ def test_app_services_use_the_image_and_wait_for_healthy_backends(
     assert spec["build"]["dockerfile"] == "deploy/Dockerfile"
     assert (ROOT / spec["build"]["context"] / spec["build"]["dockerfile"]).is_file()
     assert spec["command"] == ["python", "-m", module]
-    if service != "gateway":  # the gateway is being built (issue 12)
-        assert importlib.util.find_spec(f"{module}.__main__") is not None, f"{module} is missing"
+    assert importlib.util.find_spec(f"{module}.__main__") is not None, f"{module} is missing"
     assert spec["depends_on"] == {
         "rabbitmq": {"condition": "service_healthy"},
         "mongo": {"condition": "service_healthy"},
@@ -134,9 +133,12 @@ def test_app_services_use_the_image_and_wait_for_healthy_backends(
     env = {key: interpolate(value) for key, value in spec["environment"].items()}
     amqp = urlparse(env["AMQP_URL"])
     assert (amqp.scheme, amqp.hostname, amqp.port) == ("amqp", "rabbitmq", 5672)
-    mongo = urlparse(env["MONGODB_URL"])
-    assert (mongo.scheme, mongo.hostname, mongo.port) == ("mongodb", "mongo", 27017)
-    assert parse_qs(mongo.query)["replicaSet"] == ["rs0"]
+    if service == "gateway":  # it speaks only to the bus: no database credentials
+        assert env["MONGODB_URL"] == env["INVOICEBUS_CURSOR_SECRET"] == ""
+    else:
+        mongo = urlparse(env["MONGODB_URL"])
+        assert (mongo.scheme, mongo.hostname, mongo.port) == ("mongodb", "mongo", 27017)
+        assert parse_qs(mongo.query)["replicaSet"] == ["rs0"]
     assert env["INVOICEBUS_HTTP_HOST"] == "0.0.0.0"  # health checks reach it inside the container
     # Unprivileged and read-only, as in Kubernetes.
     assert spec["read_only"] is True and spec["cap_drop"] == ["ALL"]
@@ -173,13 +175,32 @@ def test_credentials_come_from_the_env_file_only(compose: dict[str, Any]) -> Non
 def test_authorization_is_required_with_the_services_own_user_as_admin(
     compose: dict[str, Any],
 ) -> None:
+    users = {}
     for service in SERVICES:
         env = compose["services"][service]["environment"]
         assert env["INVOICEBUS_AUTH"] == "required"
-        user = urlparse(interpolate(env["AMQP_URL"])).username
-        assert interpolate(env["INVOICEBUS_ADMINS"]) == user
+        users[service] = urlparse(interpolate(env["AMQP_URL"])).username
     rabbitmq = compose["services"]["rabbitmq"]["environment"]
-    assert interpolate(rabbitmq["RABBITMQ_DEFAULT_USER"]) == user
+    for service in ("commands", "queries"):
+        env = compose["services"][service]["environment"]
+        assert interpolate(env["INVOICEBUS_ADMINS"]) == users[service]
+        assert interpolate(rabbitmq["RABBITMQ_DEFAULT_USER"]) == users[service]
+        # The services trust the gateway's own user, and only it, to act for API keys.
+        assert interpolate(env["INVOICEBUS_GATEWAYS"]) == users["gateway"]
+    assert users["gateway"] == interpolate(rabbitmq["RABBITMQ_GATEWAY_USER"])
+    assert users["gateway"] != users["commands"]
+
+
+def test_the_gateway_user_has_a_principal_s_permissions_without_grants() -> None:
+    from invoicebus.broker_permissions import permissions
+    from invoicebus_contracts import Topology
+
+    script = (ROOT / "deploy/compose/rabbitmq-healthcheck.sh").read_text()
+    expected = permissions(Topology(), [], admin=False)
+    quoted = re.findall(r"'([^']*)'", script.split("set_permissions", 1)[1])
+    assert quoted[:3] == [expected.configure, expected.write, expected.read]
+    [(exchange, (write, read))] = expected.topics.items()
+    assert f"set_topic_permissions -p / \"$user\" {exchange} '{write}' '{read}'" in script
 
 
 def test_rabbitmq_enables_the_plugins_the_system_needs(compose: dict[str, Any]) -> None:
