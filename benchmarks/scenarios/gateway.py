@@ -61,18 +61,21 @@ def timed(send: Callable[[int], Awaitable[None]]) -> Call:
 
 
 def calls(
-    ctx: Context, sdk: InvoicebusClient, http: httpx.AsyncClient, entity_id: str, phase: str
-) -> dict[tuple[str, str], Call]:
-    """Each operation by each path; every call checks its answer (201 or 200)."""
-    bodies = [customer_body(f"{ctx.run_id}-{phase}-{i}", i) for i in range(100_000)]
-    headers = {"x-entity-id": entity_id, "content-type": "application/json"}
+    ctx: Context, sdk: InvoicebusClient, http: httpx.AsyncClient, entities: tuple[str, str],
+    phase: str,
+) -> dict[tuple[str, str], Call]:  # fmt: skip
+    """Each operation by each path; every call checks its answer (201 or 200). Creates go to
+    the first entity, lists read the second, whose customers stay the same all run long."""
+    creates, lists = entities
+    bodies = [customer_body(f"{ctx.run_id}-{phase}-{i}", i) for i in range(20_000)]
+    headers = {"x-entity-id": creates, "content-type": "application/json"}
     listing = {"limit": 10}
 
     async def sdk_create(i: int) -> None:
-        await sdk.create(Resource.CUSTOMER, bodies[i])
+        await sdk.scoped(entity_id=creates).create(Resource.CUSTOMER, bodies[i])
 
     async def sdk_list(i: int) -> None:
-        await sdk.list(Resource.CUSTOMER, listing)
+        await sdk.scoped(entity_id=lists).list(Resource.CUSTOMER, listing)
 
     async def http_create(i: int) -> None:
         response = await http.post("/customers", content=bodies[i], headers=headers)
@@ -80,7 +83,7 @@ def calls(
             raise RuntimeError(f"POST /customers: {response.status_code} {response.text[:300]}")
 
     async def http_list(i: int) -> None:
-        response = await http.get("/customers", params=listing, headers=headers)
+        response = await http.get("/customers", params=listing, headers={"x-entity-id": lists})
         if response.status_code != 200:
             raise RuntimeError(f"GET /customers: {response.status_code} {response.text[:300]}")
 
@@ -116,12 +119,20 @@ async def run(ctx: Context) -> Result:
 
         try:
             await gateway.start(ready)
-            entity_id = await ctx.entity(COMMAND_SERVICE)
-            async with InvoicebusClient(
-                ctx.amqp_url, ctx.topology.prefix, entity_id=entity_id
-            ) as sdk:
+            entities = (await ctx.entity(COMMAND_SERVICE), await ctx.entity(COMMAND_SERVICE))
+            async with InvoicebusClient(ctx.amqp_url, ctx.topology.prefix) as sdk:
+                # The lists' data, made once: ``list_documents`` customers, as in ``lists``.
+                listed = sdk.scoped(entity_id=entities[1])
+                data = [customer_body(f"{ctx.run_id}-gw-data-{i}", i)
+                        for i in range(o.list_documents)]  # fmt: skip
+
+                async def store(i: int) -> Timing:
+                    await listed.create(Resource.CUSTOMER, data[i])
+                    return Timing(0.0, 0.0, 0.0)
+
+                await run_window(o.list_documents, o.window, store)
                 for r in range(o.rounds):
-                    by = calls(ctx, sdk, http, entity_id, f"gw{r}")
+                    by = calls(ctx, sdk, http, entities, f"gw{r}")
                     for window in windows:
                         n = o.idle if window == 1 else o.list_requests
                         for (path, op), call in by.items():
@@ -152,7 +163,8 @@ def tables(
         columns,
         notes=[
             "Latency: the caller's wall time per call, every call pooled over the rounds;"
-            " GET is `limit=10` with the total count, on the customers the POSTs made."
+            f" GET is `limit=10` with the total count, on an entity of {o.list_documents}"
+            " customers (POSTs go to another)."
         ],
     )
     added = Table(
