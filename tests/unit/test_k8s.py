@@ -330,13 +330,31 @@ def test_configuration_from_a_config_map_and_credentials_from_secrets(
     config_map = named(rendered, "ConfigMap", "invoicebus-config")["metadata"]["name"]
     secret = named(rendered, "Secret", "invoicebus-credentials")
     assert set(secret["data"]) == {"AMQP_URL", "MONGODB_URL", "INVOICEBUS_CURSOR_SECRET"}
-    for deployment in invoicebus_deployments(rendered).values():
+    # The gateway's own: its broker user's URL, and nothing of the database's.
+    gateway_secret = named(rendered, "Secret", "invoicebus-gateway-credentials")
+    assert set(gateway_secret["data"]) == {"AMQP_URL"}
+    for component, deployment in invoicebus_deployments(rendered).items():
         [container] = deployment["spec"]["template"]["spec"]["containers"]
+        reads = gateway_secret if component == "gateway" else secret
         assert container["envFrom"] == [
             {"configMapRef": {"name": config_map}},
-            {"secretRef": {"name": secret["metadata"]["name"]}},
+            {"secretRef": {"name": reads["metadata"]["name"]}},
         ]
         assert "env" not in container
+
+
+def test_the_gateway_connects_as_its_own_user_which_the_services_trust(
+    rendered: list[Manifest],
+) -> None:
+    from urllib.parse import urlparse
+
+    services = urlparse(secret_value(rendered, "invoicebus-credentials", "AMQP_URL"))
+    gateway = urlparse(secret_value(rendered, "invoicebus-gateway-credentials", "AMQP_URL"))
+    assert (gateway.hostname, gateway.port) == (services.hostname, services.port)
+    assert gateway.username != services.username
+    settings = config(rendered)
+    assert settings["INVOICEBUS_GATEWAYS"].split(",") == [gateway.username]
+    assert gateway.username not in settings["INVOICEBUS_ADMINS"].split(",")
 
 
 def test_the_base_holds_no_credentials(base: list[Manifest]) -> None:
@@ -441,6 +459,6 @@ def test_the_services_reach_rabbitmq_through_the_clusters_service(
 
 def test_every_example_credential_says_it_is_an_example(rendered: list[Manifest]) -> None:
     secrets: list[Any] = [o for o in rendered if o["kind"] == "Secret"]
-    assert len(secrets) == 3
+    assert len(secrets) == 4
     for env_file in EXAMPLE.glob("*.env"):
         assert "EXAMPLE values only" in env_file.read_text()
