@@ -37,6 +37,8 @@ class Traced:
     prefix: str
     client: InvoicebusClient
     spans: InMemorySpanExporter
+    provider: TracerProvider
+    settings: Settings
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +60,7 @@ async def traced(settings: Settings) -> AsyncIterator[Traced]:
     client = InvoicebusClient(own.amqp_url, own.prefix, tracer_provider=provider)
     try:
         async with client:
-            yield Traced(own.prefix, client, spans)
+            yield Traced(own.prefix, client, spans, provider, own)
     finally:
         for app in apps:
             await app.stop()
@@ -224,3 +226,36 @@ def test_tracing_is_off_unless_the_otel_variables_ask_for_it() -> None:
     # Off, nothing is added to the broker or the database clients.
     assert tracing.provider() is None
     assert tracing.broker_middlewares() == [] and tracing.mongo_listeners() == []
+
+
+async def test_an_http_request_is_one_trace_through_the_gateway_to_the_service(
+    traced: Traced,
+) -> None:
+    """FastAPI's server span for the HTTP request, the gateway's SDK request and publish in it,
+    and the command service's span under those: one trace from HTTP to the database."""
+    import httpx
+
+    from invoicebus.gateway.app import create_app as gateway_app
+
+    prefix, spans = traced.prefix, traced.spans
+    sdk = InvoicebusClient(traced.settings.amqp_url, prefix, tracer_provider=traced.provider)
+    tracing.use(traced.provider)
+    try:
+        app = gateway_app(traced.settings, client=sdk)
+    finally:
+        tracing.use(None)
+    transport = httpx.ASGITransport(app=app)
+    async with sdk, httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+        spans.clear()
+        response = await http.post("/entities", json={"name": "Traced over HTTP"})
+    assert response.status_code == 201, response.text
+    process_name = f"{prefix}.commands.entity.create process"
+    found = await finished(spans, lambda f: any(s.name == process_name for s in f))
+    server = one(found, "POST /entities", SpanKind.SERVER)
+    trace = [s for s in found if s.context.trace_id == server.context.trace_id]
+    process = one(trace, process_name, SpanKind.CONSUMER)
+    [insert] = [s for s in trace if s.name.endswith(".insert") and s.kind == SpanKind.CLIENT]
+    assert ancestors(process, trace)[:3] == [
+        f"{prefix}.commands.entity.create publish", "entity.create request", "POST /entities",
+    ]  # fmt: skip
+    assert process.name in ancestors(insert, trace)
