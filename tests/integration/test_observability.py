@@ -3,8 +3,9 @@ alert rules and the Grafana dashboard read from a service is one that service ex
 live /metrics, scraped), and the logs are JSON lines that carry the message's ids.
 
 RabbitMQ's metrics are checked against the plugin's documented list
-(tests/unit/test_observability.py); the gateway cannot be run yet, so nothing may read its
-metrics except ``up``, which Prometheus writes itself.
+(tests/unit/test_observability.py); no rule or panel reads the gateway's own series yet
+(tests/integration/test_gateway.py checks it exports them), so nothing may read its metrics
+except ``up``, which Prometheus writes itself.
 """
 
 from __future__ import annotations
