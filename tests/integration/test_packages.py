@@ -12,6 +12,7 @@ The wheels are built and installed once for the module; each test reuses them.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -113,6 +114,7 @@ def test_the_cli_runs_and_invoicebus_run_says_how_to_get_the_embedded_database(
         MONGODB_URL="",
         INVOICEBUS_COMMAND_HTTP_PORT=str(free_port()),
         INVOICEBUS_QUERY_HTTP_PORT=str(free_port()),
+        INVOICEBUS_GATEWAY_PORT=str(free_port()),
     )
     assert ran.returncode == 2, ran.stderr
     [line] = ran.stderr.splitlines()
@@ -134,7 +136,7 @@ async def test_the_installed_services_start_answer_and_stop_cleanly(
             # Traces on, by the standard variables: spans go to stdout (the log file).
             extra_env={"OTEL_TRACES_EXPORTER": "console"},
         )
-        for module in ("invoicebus.commands", "invoicebus.queries")
+        for module in ("invoicebus.commands", "invoicebus.queries", "invoicebus.gateway")
     ]
     for service in services:
         service.start()
@@ -148,10 +150,16 @@ async def test_the_installed_services_start_answer_and_stop_cleanly(
             listed = await client.query("entity.list", {})
         assert created.status == 201, created.body
         assert listed.status == 200 and listed.body["data"] == [created.body]
+        # The gateway from the wheels: the same entity over HTTP, and /docs from its own files.
+        gateway = services[2]
+        status, body = await asyncio.to_thread(gateway.http, "/entities")
+        assert status == 200 and json.loads(body)["data"] == [created.body]
+        status, bundle = await asyncio.to_thread(gateway.http, "/docs/assets/swagger-ui-bundle.js")
+        assert status == 200 and len(bundle) > 100_000
     finally:
         codes = [await asyncio.to_thread(service.terminate) for service in services]
         await remove_run(servers.amqp_url, servers.mongodb_url, prefix, prefix.replace("-", "_"))
-    assert codes == [0, 0], [service.log_text() for service in services]
+    assert codes == [0, 0, 0], [service.log_text() for service in services]
     # The command service continued the trace the command's traceparent header named, and
     # exported its span when it stopped.
     spans = services[0].log_text()

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from invoicebus_contracts import COMMAND_MODELS
+from invoicebus_contracts.limits import MAX_BODY_BYTES
 
 TITLE = "invoicebus API"
 VERSION = "1"
@@ -22,7 +23,7 @@ DESCRIPTION = (
     " command or list request of the wire contract (docs/wire-contract.md), sent on the bus by"
     " the gateway; replies come back unchanged. Authenticate with `Authorization: Bearer <key>`"
     " (`invoicebus keys create`); act on an entity with `x-entity-id`. Bodies are at most"
-    " 65536 bytes of JSON."
+    f" {MAX_BODY_BYTES} bytes of JSON."
 )
 SCHEMAS_REF = "#/components/schemas/{model}"
 
