@@ -396,3 +396,10 @@ async def test_the_readme_curl_session_runs_as_written(running: System) -> None:
     )  # fmt: skip
     assert following["pagination"]["prev_cursor"]
     assert [c["name"] for c in found_city["data"]] == ["Minimal Customer"]
+
+
+async def test_the_gateway_logs_json_lines_like_the_services(running: System) -> None:
+    lines = running.gateway.log_text().splitlines()
+    parsed = [json.loads(line) for line in lines]  # fails on any line that is not JSON
+    assert {"time", "level", "logger", "message"} <= parsed[0].keys()
+    assert any(line["logger"] == "invoicebus.gateway" for line in parsed)
