@@ -32,12 +32,19 @@ async def create_tax(command: CreateTax, ctx: CommandContext, store: Store) -> O
 
 async def create_item(command: CreateItem, ctx: CommandContext, store: Store) -> Outcome:
     assert ctx.entity_id is not None
-    if ctx.key and (original := await store.find_original(Resource.ITEM, ctx.entity_id, ctx.key)):
-        # An earlier delivery of this command created it: answered again, nothing redone.
-        return Outcome(original, await store.taxes.pending_among(original.model.tax_ids))
-
+    # No read by key before the insert: the unique key index decides whether this is a repeat
+    # (``store.add`` then returns the original). Only a command that is about to create a tax
+    # asks first, so a repeat, or a conflicting reuse of its key, creates no tax.
     found = await _look_up_taxes(command, ctx.entity_id, store)
     _refuse_duplicates([(loc, tax) for loc, _, tax in found if tax is not None])
+    creates_taxes = any(tax is None for _, _, tax in found)
+    if (
+        creates_taxes
+        and ctx.key
+        and (original := await store.find_original(Resource.ITEM, ctx.entity_id, ctx.key))
+    ):
+        # An earlier delivery of this command created it: answered again, nothing redone.
+        return Outcome(original, await store.taxes.pending_among(original.model.tax_ids))
     resolved: list[tuple[Loc, TaxRecord]] = []
     for loc, rate, tax in found:
         resolved.append((loc, tax if tax is not None else await _auto_tax(ctx, store, rate)))

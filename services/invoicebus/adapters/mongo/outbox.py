@@ -6,6 +6,12 @@ storing the resource and queueing its event is one single-document write: atomic
 MongoDB, with no multi-document transaction. The command's idempotency key (``_idem``) sits in
 the same document under a unique index, so a duplicate command is stopped by the index, not by
 a read-then-write check. Above this module these are ``domain.records`` values.
+
+The whole key (entity, command, scoped ``message_id``) is one string, ``_idem.id``, under a
+single-field unique *sparse* index: every lookup by key is an equality on one indexed field,
+which every supported server answers from the index (the embedded SecantusDB ignores partial
+indexes, so the earlier compound partial index made each lookup a collection scan).
+``_idem.command`` and ``_idem.key`` stay in the document for people and tools that read it.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.errors import DuplicateKeyError
@@ -32,19 +38,28 @@ from .grants import stamp
 EVENT = "_event"
 PENDING = "_pending"
 IDEM = "_idem"
-IDEMPOTENCY_INDEX = "idempotency_key"
+IDEMPOTENCY_INDEX = "idempotency_id"
+#: The compound partial index of earlier versions: dropped at start, after the backfill.
+OLD_IDEMPOTENCY_INDEX = "idempotency_key"
+#: The one field a key is looked up by.
+IDEM_ID = f"{IDEM}.id"
 PENDING_INDEX = "outbox_pending"
 #: What a read that only wants the resource leaves out.
 HIDDEN: dict[str, int] = {EVENT: 0, PENDING: 0, IDEM: 0}
 
 
 async def ensure_indexes(coll: AsyncCollection[Document]) -> None:
+    old_index = OLD_IDEMPOTENCY_INDEX in await coll.index_information()
+    if old_index:
+        # Documents written before ``_idem.id`` existed get it once, before the index that
+        # replaces the old one is built (unique: the old index kept their keys unique). A
+        # crash half-way leaves the old index in place, so the next start backfills again.
+        await backfill_idempotency_ids(coll)
     await coll.create_index(
-        [("entity_id", ASCENDING), (f"{IDEM}.command", ASCENDING), (f"{IDEM}.key", ASCENDING)],
-        name=IDEMPOTENCY_INDEX,
-        unique=True,
-        partialFilterExpression={f"{IDEM}.key": {"$exists": True}},
+        [(IDEM_ID, ASCENDING)], name=IDEMPOTENCY_INDEX, unique=True, sparse=True
     )
+    if old_index:
+        await coll.drop_index(OLD_IDEMPOTENCY_INDEX)
     await coll.create_index(
         [(PENDING, ASCENDING), ("created_at", ASCENDING)],
         name=PENDING_INDEX,
@@ -59,8 +74,51 @@ def document_of(record: Record[Any], key: IdempotencyKey | None) -> Document:
     doc[EVENT] = {"id": event.id, "type": event.type, "correlation_id": event.correlation_id}
     doc[PENDING] = record.pending
     if key is not None:
-        doc[IDEM] = {"command": key.command, "key": stored_key(key), "fingerprint": key.fingerprint}
+        doc[IDEM] = {
+            "id": idempotency_id(doc.get("entity_id"), key),
+            "command": key.command,
+            "key": stored_key(key),
+            "fingerprint": key.fingerprint,
+        }
     return doc
+
+
+def idempotency_id(entity_id: str | None, key: IdempotencyKey) -> str:
+    """The whole key as one indexed string: entity, command and scoped ``message_id``.
+
+    Each part but the last is preceded by its length, so no two keys give the same text
+    whatever characters their parts hold (``|`` and ``:`` included)."""
+    return _joined(entity_id or "", key.command, stored_key(key))
+
+
+def by_key(entity_id: str | None, key: IdempotencyKey) -> Document:
+    """The filter that finds the document stored with ``key``: one indexed equality."""
+    return {IDEM_ID: idempotency_id(entity_id, key)}
+
+
+def _joined(entity: str, command: str, scoped_key: str) -> str:
+    return f"{len(entity)}:{entity}|{len(command)}:{command}|{scoped_key}"
+
+
+async def backfill_idempotency_ids(coll: AsyncCollection[Document]) -> int:
+    """Give ``_idem.id`` to documents stored with a key before it existed; how many."""
+    missing = {f"{IDEM}.key": {"$exists": True}, IDEM_ID: {"$exists": False}}
+    updates = [
+        UpdateOne(
+            {"_id": doc["_id"]},
+            {
+                "$set": {
+                    IDEM_ID: _joined(
+                        doc.get("entity_id") or "", doc[IDEM]["command"], doc[IDEM]["key"]
+                    )
+                }
+            },
+        )
+        async for doc in coll.find(missing, {"entity_id": 1, IDEM: 1})
+    ]
+    if updates:
+        await coll.bulk_write(updates, ordered=False)
+    return len(updates)
 
 
 def stored_key(key: IdempotencyKey) -> str:
@@ -90,7 +148,7 @@ async def insert(
     try:
         await coll.insert_one(doc)
     except DuplicateKeyError as exc:
-        if key is None or not refused_by_index_on(exc, f"{IDEM}.key"):
+        if key is None or not refused_by_index_on(exc, IDEM_ID):
             raise
         original = await find_original(coll, record.resource, doc.get("entity_id"), key)
         if original is None:  # pragma: no cover - the index said it exists
@@ -109,9 +167,7 @@ async def find_original(
 
     The same key with a different command fingerprint is an ``idempotency_conflict``.
     """
-    original = await coll.find_one(
-        {"entity_id": entity_id, f"{IDEM}.command": key.command, f"{IDEM}.key": stored_key(key)}
-    )
+    original = await coll.find_one(by_key(entity_id, key))
     if original is None:
         return None
     if original[IDEM]["fingerprint"] != key.fingerprint:
