@@ -6,10 +6,10 @@ message names the field (and, for a command, a copy in the dead-letter queue). N
 answered with 500, nothing crashes a consumer, nothing goes unanswered, and a valid command
 after each batch succeeds. Besides arbitrary JSON, the inputs include the crafted classes of
 issue 9: huge numbers, text that is not Unicode, NUL in metadata keys, blank and odd-typed
-``x-entity-id`` headers, list fields of the wrong type, forged and edited cursors, list
-requests whose ``reply_to`` refuses publishes, and poison frames (properties and header names
-that are not UTF-8), which are refused the same way and never cost the services their broker
-connection.
+``x-entity-id`` headers, list fields of the wrong type, forged and edited cursors, commands
+and list requests whose ``reply_to`` refuses publishes, and poison frames (properties and
+header names that are not UTF-8), which are refused the same way and never cost the services
+their broker connection.
 
 Meanwhile a good list request and a good command are sent every so often, and the worst time
 they took is reported with the suite's figures (inputs tried, crashes, 500s, requests left
@@ -132,17 +132,28 @@ def test_every_command_answers_crafted_input_clearly(
     header, and 201 without one."""
     refused: list[str] = []
     dead_before = services.dead_letters()
+    refusing_before, sent_to_refusing = undeliverable(resource.create_key), 0
     valid = encoded(VALID[resource])
 
     @EXAMPLES
     @given(
         body=crafted_bodies(COMMAND_MODELS[resource], VALID[resource]) | st.just(valid),
         header=st.sampled_from([ABSENT, services.entity_id]) | odd_headers,
+        refusing=st.integers(0, 9).map(lambda n: n == 0),
     )
-    def one(body: bytes, header: Any) -> None:
+    def one(body: bytes, header: Any, refusing: bool) -> None:
+        nonlocal sent_to_refusing
         message_id = str(uuid.uuid4())
-        reply = services.ask("commands", resource.create_key, body, header, message_id=message_id)
         good_header = header is ABSENT or header == services.entity_id
+        if refusing:  # no reply can arrive; the command is settled all the same
+            sent_to_refusing += 1
+            services.figures.refused_replies += 1
+            services.figures.tried += 1
+            services.call(reply_into(services, resource.create_key, body, header, message_id))
+            if body != valid or not (good_header or not resource.tenant_scoped):
+                refused.append(message_id)
+            return
+        reply = services.ask("commands", resource.create_key, body, header, message_id=message_id)
         if body != valid and (good_header or not resource.tenant_scoped):
             assert_clear_error(reply, allowed={422})
             assert reply.body["error"]["code"] == "validation_error"
@@ -157,6 +168,7 @@ def test_every_command_answers_crafted_input_clearly(
         refused.append(message_id)
 
     one()
+    until_counted(resource.create_key, refusing_before + sent_to_refusing)
     after_the_batch(services, resource, refused, dead_before)
 
 
@@ -187,8 +199,20 @@ def test_every_list_request_answers_hostile_bodies_clearly(
     assert valid.status == 200, valid.body
 
 
-def undeliverable(resource: Resource) -> float:
-    return float(metrics.UNDELIVERABLE_REPLIES.labels(resource.list_key)._value.get())
+def undeliverable(request: Resource | str) -> float:
+    """Replies refused so far to ``request`` (a routing key; a resource: its list request)."""
+    key = request.list_key if isinstance(request, Resource) else request
+    return float(metrics.UNDELIVERABLE_REPLIES.labels(key)._value.get())
+
+
+def until_counted(request: str, expected: float) -> None:
+    """Every message sent with the refusing reply_to was answered and settled (each reply is
+    tried once, so the count reaches ``expected`` and stays there)."""
+    for _ in range(300):
+        if undeliverable(request) >= expected:
+            break
+        time.sleep(0.1)
+    assert undeliverable(request) == expected
 
 
 @pytest.mark.parametrize("resource", list(Resource), ids=str)
@@ -217,7 +241,7 @@ def test_every_list_request_answers_crafted_input_clearly(
             sent_to_refusing += 1
             services.figures.refused_replies += 1
             services.figures.tried += 1
-            services.call(reply_into(services, resource, body, header))
+            services.call(reply_into(services, resource.list_key, body, header))
             return
         reply = services.ask("queries", resource.list_key, body, header)
         good_header = header is ABSENT or header == services.entity_id
@@ -230,11 +254,7 @@ def test_every_list_request_answers_crafted_input_clearly(
             assert reply.body["error"]["code"] != "internal_error"
 
     one()
-    for _ in range(300):  # every request sent to the refusing queue was answered and settled
-        if undeliverable(resource) - refusing_before >= sent_to_refusing:
-            break
-        time.sleep(0.1)
-    assert undeliverable(resource) - refusing_before == sent_to_refusing
+    until_counted(resource.list_key, refusing_before + sent_to_refusing)
     assert services.consumers_alive()
     valid_reply = services.call(
         services.client.query(resource.list_key, {"limit": 5}, entity_id=services.entity_id)
@@ -242,18 +262,25 @@ def test_every_list_request_answers_crafted_input_clearly(
     assert valid_reply.status == 200, valid_reply.body
 
 
-async def reply_into(services: Services, resource: Resource, body: bytes, header: Any) -> None:
-    """A list request whose reply_to is the queue that refuses every publish."""
+async def reply_into(
+    services: Services, routing_key: str, body: bytes, header: Any, message_id: str | None = None
+) -> None:
+    """A command or list request whose reply_to is the queue that refuses every publish."""
     assert services.client.channel is not None
-    queries = await services.client.channel.get_exchange(
-        services.settings.topology.queries_exchange, ensure=False
-    )
+    topology = services.settings.topology
+    kind = "commands" if routing_key.endswith(".create") else "queries"
+    exchange = topology.commands_exchange if kind == "commands" else topology.queries_exchange
+    found = await services.client.channel.get_exchange(exchange, ensure=False)
     headers = {} if header is ABSENT else {"x-entity-id": header}
-    await queries.publish(
+    await found.publish(
         aio_pika.Message(
-            body, correlation_id=str(uuid.uuid4()), reply_to=services.refusing, headers=headers
+            body,
+            correlation_id=str(uuid.uuid4()),
+            message_id=message_id,
+            reply_to=services.refusing,
+            headers=headers,
         ),
-        routing_key=resource.list_key,
+        routing_key=routing_key,
     )
 
 

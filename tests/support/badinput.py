@@ -34,7 +34,7 @@ class Figures:
     server_errors: int = 0  # 500
     timeouts: int = 0  # 503 query_timeout (allowed; counted)
     dropped: int = 0  # no reply within the client's timeout
-    refused_replies: int = 0  # sent with a reply_to that refuses publishes: no reply expected
+    refused_replies: int = 0  # commands and lists with a reply_to that refuses publishes
     good: dict[str, list[float]] = field(default_factory=lambda: {"list": [], "create": []})
     good_failures: int = 0
 
@@ -140,7 +140,8 @@ def report(found: Services, crashes: float) -> str:
         "bad-input suite figures: "
         f"inputs tried {f.tried}, crashes {crashes:g}, 500s {f.server_errors},"
         f" silent drops (no reply) {f.dropped}, query_timeout {f.timeouts},"
-        f" list requests replying into a refusing queue {f.refused_replies} (all settled);"
+        f" commands and list requests replying into a refusing queue {f.refused_replies}"
+        " (all settled);"
         f" concurrent good requests {sum(map(len, f.good.values()))}"
         f" ({f.good_failures} failed), worst latency list {worst['list']:.0f} ms,"
         f" create {worst['create']:.0f} ms"

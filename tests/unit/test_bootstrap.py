@@ -159,3 +159,41 @@ async def test_with_authorization_required_the_sender_and_its_grants_decide() ->
     assert [kind for kind, _ in messenger.sent if kind.startswith("reply")] == [
         "reply 422", "reply 404",
     ]  # fmt: skip
+
+
+class RefusingReplies(RecordedMessenger):
+    """A broker that refuses every reply (a reply_to queue that rejects publishes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reply_attempts = 0
+
+    async def reply(self, envelope: Envelope, status: int, body: bytes) -> None:
+        self.reply_attempts += 1
+        raise ConnectionError("NACK: the reply_to queue refuses publishes")
+
+
+async def test_an_undeliverable_reply_is_counted_once_and_the_command_acked() -> None:
+    from invoicebus import metrics
+
+    store, messenger = MemoryStore(), RefusingReplies()
+    service = bootstrap(
+        store=store,
+        messenger=messenger,
+        entities=MemoryEntities(),
+        keys=MemoryKeys(),
+        settings=Settings(mongodb_url=None, auth=AuthMode.OFF),
+    )
+    series = metrics.UNDELIVERABLE_REPLIES.labels("entity.create")
+    before = series._value.get()
+    for body in ({"name": "Acme"}, {"name": "Acme", "colour": "red"}):  # created, refused
+        delivery = RecordedDelivery()
+        envelope = Envelope("entity.create", json.dumps(body).encode(), reply_to="refusing")
+        await service.consumer.handle(Resource.ENTITY, envelope, delivery)
+        assert delivery.settled == ["ack"]
+    assert messenger.reply_attempts == 2  # each tried once, never retried
+    assert series._value.get() - before == 2
+    assert len(store.of(Resource.ENTITY)) == 1
+    assert [kind for kind, _ in messenger.sent] == [
+        "entity.created", "dead letter", "entity.rejected",
+    ]  # fmt: skip

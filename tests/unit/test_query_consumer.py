@@ -12,7 +12,7 @@ from aio_pika.exceptions import DeliveryError
 from pamqp.commands import Basic
 from pymongo.errors import AutoReconnect
 
-from invoicebus import metrics
+from invoicebus import metrics, replying
 from invoicebus.messaging import Envelope
 from invoicebus.queries import consumer as consumer_module
 from invoicebus.queries.consumer import QueryConsumer
@@ -80,7 +80,7 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(consumer_module, "BACKOFF_START", 0.001)
     monkeypatch.setattr(consumer_module, "BACKOFF_MAX", 0.002)
     monkeypatch.setattr(consumer_module, "RETRY_SECONDS", 0.2)
-    monkeypatch.setattr(consumer_module, "REPLY_TIMEOUT_SECONDS", 0.05)
+    monkeypatch.setattr(replying, "REPLY_TIMEOUT_SECONDS", 0.05)
 
 
 def counted(metric: Any, *labels: str) -> float:

@@ -9,6 +9,10 @@ entity. Either way the caller acks
 only after this returns; transient failures (database or broker away) propagate as exceptions
 for the caller to retry.
 
+The reply is best effort (``replying``): the record is stored and its event confirmed by
+then, so a ``reply_to`` that refuses the reply is counted and logged, and the command is acked;
+a reply is never retried and never holds the message.
+
 It runs in two steps the caller retries separately: ``decide`` (everything up to the stored
 record, or the refusal) and ``deliver`` (events and reply). A broker outage while delivering
 then never runs the handler twice, which matters for commands without a ``message_id``.
@@ -28,6 +32,7 @@ from ..access import Access, Acting
 from ..domain.errors import DomainError
 from ..domain.ids import new_event_id
 from ..messaging import Envelope, Messenger, undecodable_error
+from ..replying import reply_best_effort
 from .context import CommandContext, Handler, Outcome
 from .outbox import Outbox
 from .ports import Store
@@ -85,7 +90,7 @@ class CommandPipeline:
         for side_effect in decision.side_effects:
             await self.outbox.send(side_effect)
         await self.outbox.send(decision.record)
-        await self.messenger.reply(envelope, 201, encode(decision.record.model))
+        await reply_best_effort(self.messenger, envelope, 201, encode(decision.record.model))
 
     async def refuse_unroutable(self, envelope: Envelope, error: ErrorBody) -> None:
         """Keep a message that names no command (dead-letter queue) and tell the sender; no
@@ -115,4 +120,4 @@ class CommandPipeline:
             entity_id=envelope.entity_id,
             tenant_entity=tenant_entity,
         )
-        await self.messenger.reply(envelope, error.status, encode(error))
+        await reply_best_effort(self.messenger, envelope, error.status, encode(error))

@@ -3,11 +3,8 @@
 A request changes nothing the services own (a replay only copies events into the caller's
 queue, and is safe to repeat: subscribers deduplicate on the event id), so the rules are simple:
 - Answered (a page or an error reply): ack.
-- The reply is best effort: a ``reply_to`` that refuses it (a full queue that rejects
-  publishes), or a broker that does not confirm it within ``REPLY_TIMEOUT_SECONDS``, is counted
-  (``invoicebus_undeliverable_replies_total``) and logged, and the request is acked all the
-  same: it changed nothing, and holding it (or retrying the reply) would only hold a prefetch
-  slot that other clients' requests need.
+- The reply is best effort (``replying.reply_best_effort``): a ``reply_to`` that refuses it is
+  counted and logged, and the request is acked all the same: it changed nothing.
 - No ``reply_to`` (or one that is not UTF-8): nobody can be answered; ack and log (nothing to
   keep: it changed nothing).
 - Properties or header names that are not UTF-8: answer ``validation_error`` (422).
@@ -21,7 +18,6 @@ queue, and is safe to repeat: subscribers deduplicate on the event id), so the r
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable
@@ -36,6 +32,7 @@ from .. import logcontext, metrics
 from ..adapters.errors import is_transient
 from ..adapters.rabbit.consuming import RabbitDelivery, envelope_from
 from ..messaging import Delivery, Envelope, Messenger, undecodable_error
+from ..replying import reply_best_effort
 from ..retrying import Backoff, GaveUp, Shutdown, retry_transient
 from .service import Reply
 
@@ -44,8 +41,6 @@ log = logging.getLogger(__name__)
 RETRY_SECONDS = 10.0
 BACKOFF_START = 0.2
 BACKOFF_MAX = 2.0
-#: How long a reply may take to be confirmed by the broker before it counts as undeliverable.
-REPLY_TIMEOUT_SECONDS = 5.0
 
 
 class Answerer(Protocol):
@@ -98,21 +93,8 @@ class QueryConsumer:
         await _settle(delivery.ack(), envelope)
 
     async def send(self, envelope: Envelope, reply: Reply) -> None:
-        """The reply, best effort: a failure is counted and logged, never raised."""
-        try:
-            await asyncio.wait_for(
-                self.messenger.reply(envelope, reply.status, reply.body), REPLY_TIMEOUT_SECONDS
-            )
-        except Exception as exc:
-            metrics.UNDELIVERABLE_REPLIES.labels(envelope.routing_key).inc()
-            log.warning(
-                "reply to %s (correlation_id %s, reply_to %r) was not delivered (%r); the"
-                " request is settled all the same",
-                envelope.routing_key,
-                envelope.correlation_id and shown(envelope.correlation_id),
-                envelope.reply_address,
-                exc,
-            )
+        """The reply, best effort (``replying``): a failure is counted and logged, never raised."""
+        await reply_best_effort(self.messenger, envelope, reply.status, reply.body)
 
     async def answer(self, key: Any, envelope: Envelope) -> Reply | None:
         """The reply, or None when the service stops before it has one."""

@@ -1,0 +1,45 @@
+"""A reply is best effort, in every service: the one place that rule lives.
+
+By the time a command or a list request is answered, whatever it asked for is done (the
+command's record is stored and its event confirmed; a list request changed nothing). So a
+``reply_to`` that refuses the reply (a full queue that rejects publishes, a queue that is gone)
+or a broker that does not confirm it within ``REPLY_TIMEOUT_SECONDS`` is counted
+(``invoicebus_undeliverable_replies_total``, by request) and logged, never raised: the caller
+settles the message all the same. Retrying the reply, or holding the message, would only hold
+a prefetch slot that other clients' messages need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from invoicebus_contracts.text import shown
+
+from . import metrics
+from .messaging import Envelope, Messenger
+
+log = logging.getLogger(__name__)
+
+#: How long a reply may take to be confirmed by the broker before it counts as undeliverable.
+REPLY_TIMEOUT_SECONDS = 5.0
+
+
+async def reply_best_effort(
+    messenger: Messenger, envelope: Envelope, status: int, body: bytes
+) -> bool:
+    """Send the reply; whether it was delivered (a failure is counted and logged)."""
+    try:
+        await asyncio.wait_for(messenger.reply(envelope, status, body), REPLY_TIMEOUT_SECONDS)
+    except Exception as exc:
+        metrics.UNDELIVERABLE_REPLIES.labels(envelope.routing_key).inc()
+        log.warning(
+            "reply to %s (correlation_id %s, reply_to %r) was not delivered (%r); the"
+            " message is settled all the same",
+            envelope.routing_key,
+            envelope.correlation_id and shown(envelope.correlation_id),
+            envelope.reply_address,
+            exc,
+        )
+        return False
+    return True
