@@ -3,10 +3,10 @@
 By the time a command or a list request is answered, whatever it asked for is done (the
 command's record is stored and its event confirmed; a list request changed nothing). So a
 ``reply_to`` that refuses the reply (a full queue that rejects publishes, a queue that is gone)
-or a broker that does not confirm it within ``REPLY_TIMEOUT_SECONDS`` is counted
-(``invoicebus_undeliverable_replies_total``, by request) and logged, never raised: the caller
-settles the message all the same. Retrying the reply, or holding the message, would only hold
-a prefetch slot that other clients' messages need.
+or, for a list request, a broker that does not confirm it within ``REPLY_TIMEOUT_SECONDS`` is
+counted (``invoicebus_undeliverable_replies_total``, by request) and logged, never raised:
+the caller settles the message all the same. Retrying the reply, or holding the message, would
+only hold a prefetch slot that other clients' messages need.
 """
 
 from __future__ import annotations
@@ -26,11 +26,24 @@ REPLY_TIMEOUT_SECONDS = 5.0
 
 
 async def reply_best_effort(
-    messenger: Messenger, envelope: Envelope, status: int, body: bytes
+    messenger: Messenger,
+    envelope: Envelope,
+    status: int,
+    body: bytes,
+    *,
+    bounded: bool = True,
 ) -> bool:
-    """Send the reply; whether it was delivered (a failure is counted and logged)."""
+    """Send the reply; whether it was delivered (a failure is counted and logged).
+
+    ``bounded=False`` waits for the broker's answer however long it takes: a refusing queue is
+    answered at once (a nack), and a publish cancelled half-way under load is worse than a slow
+    one. The command service waits so, as it waits for its events' confirms."""
     try:
-        await asyncio.wait_for(messenger.reply(envelope, status, body), REPLY_TIMEOUT_SECONDS)
+        sending = messenger.reply(envelope, status, body)
+        if bounded:
+            await asyncio.wait_for(sending, REPLY_TIMEOUT_SECONDS)
+        else:
+            await sending
     except Exception as exc:
         metrics.UNDELIVERABLE_REPLIES.labels(envelope.routing_key).inc()
         log.warning(

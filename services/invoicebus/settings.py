@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     #: tenant's commands only when both hash to the same shard (probability 1/N). Changing it
     #: is safe: shards past a smaller N are unbound and drained (docs/operations.md).
     command_shards: int = Field(default=DEFAULT_COMMAND_SHARDS, ge=1, le=MAX_COMMAND_SHARDS)
+    #: The batched write path (``commands/batching.py``): at most this many commands per
+    #: batch, written at most this long after the first arrived (0: with the ones that arrived
+    #: at the same moment; batches still grow with the load), at most this many batches at
+    #: once.
+    command_batch_size: int = Field(default=100, ge=1, le=1000)
+    command_batch_wait_ms: float = Field(default=0.0, ge=0, le=1000)
+    command_batch_concurrency: int = Field(default=2, ge=1, le=64)
     #: Quorum-queue redeliveries before the broker dead-letters a message (x-delivery-limit).
     delivery_limit: int = Field(default=DEFAULT_DELIVERY_LIMIT, ge=1)
     #: How long a command waits out a database or broker outage before it is handed back to

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from cachetools import TTLCache
+from cachetools import LRUCache, TTLCache
 
 from invoicebus_contracts import ENTITY_ID_PATTERN, ErrorCode, Header, Resource
 
@@ -91,6 +91,7 @@ class Tenancy:
         self._grants: TTLCache[tuple[str, str | None], str] = TTLCache(
             CACHE_SIZE, max(cache_seconds, 0.001), timer=timer
         )
+        self._existing: LRUCache[str, bool] = LRUCache(CACHE_SIZE)
 
     async def entity_for(
         self, resource: Resource, header: str | None, caller: Caller
@@ -135,7 +136,13 @@ class Tenancy:
 
     async def _may_act_on(self, caller: Caller, entity_id: str) -> bool:
         if caller.unrestricted:
-            return await self.entities.entity_exists(entity_id)
+            # Entities are never deleted: one that exists is remembered for good.
+            if entity_id in self._existing:
+                return True
+            exists = await self.entities.entity_exists(entity_id)
+            if exists:
+                self._existing[entity_id] = True
+            return exists
         principal = caller.principal or ""
 
         async def granted() -> str | None:

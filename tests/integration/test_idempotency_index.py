@@ -16,10 +16,11 @@ from invoicebus.adapters.mongo.store import MongoStore
 from invoicebus.commands.catalog import create_item
 from invoicebus.commands.context import CommandContext
 from invoicebus.domain import clock
+from invoicebus.domain.errors import DomainError
 from invoicebus.domain.ids import new_id
 from invoicebus.querying.fields import Document
 from invoicebus.settings import Settings
-from invoicebus_contracts import CreateCustomer, CreateItem, Customer, Resource
+from invoicebus_contracts import CreateCustomer, CreateItem, Customer, ErrorCode, Resource
 from tests.support.memory import acting
 
 pytestmark = pytest.mark.usefixtures("command_service")
@@ -146,3 +147,41 @@ async def test_documents_keyed_before_the_single_field_index_are_backfilled(
     assert found is not None and found.id == old["_id"]
     assert "_idem" not in (await coll.find_one({"_id": "unkeyed"}) or {})
     await coll.drop()
+
+
+async def test_add_many_stores_a_batch_and_answers_repeats_and_conflicts_per_record(
+    db: AsyncDatabase[Document], entity: dict[str, Any]
+) -> None:
+    """One insert_many: a new record is stored, a repeated key gives its original, a reused
+    key its idempotency_conflict, each for that record alone; the same call again (a retry
+    after a transient failure) stores nothing twice."""
+    store = MongoStore(db)
+    e = entity["id"]
+    original_ctx = ctx_of(e, CreateCustomer(name="original"), Resource.CUSTOMER)
+    original = original_ctx.record(Resource.CUSTOMER, _customer(original_ctx, "original"))
+    await store.add(original, original_ctx.key)
+
+    def again(name: str, message_id: str | None) -> tuple[Any, Any]:
+        ctx = CommandContext.of(Resource.CUSTOMER, CreateCustomer(name=name), acting(e), message_id)
+        return ctx.record(Resource.CUSTOMER, _customer(ctx, name)), ctx.key
+
+    repeat = again("original", original_ctx.message_id)
+    reused = again("different", original_ctx.message_id)
+    fresh = [again(f"fresh {i}", str(uuid.uuid4())) for i in range(3)]
+    unkeyed = again("unkeyed", None)
+    entries = [fresh[0], repeat, fresh[1], reused, unkeyed, fresh[2]]
+
+    results = await store.add_many(entries)
+
+    assert [getattr(r, "code", None) for r in results] == [
+        None, None, None, ErrorCode.IDEMPOTENCY_CONFLICT, None, None,
+    ]  # fmt: skip
+    assert results[1].id == original.id  # type: ignore[union-attr]
+    for index in (0, 2, 4, 5):
+        assert results[index] is entries[index][0]
+    retried = await store.add_many(entries)
+    assert [getattr(r, "id", None) for r in retried] == [getattr(r, "id", None) for r in results]
+    names = ["original", "fresh 0", "fresh 1", "fresh 2", "unkeyed"]
+    assert await db.customers.count_documents({"entity_id": e, "name": {"$in": names}}) == 5
+    await store.mark_sent_many([r for r in results if not isinstance(r, DomainError)])
+    assert not await db.customers.count_documents({"entity_id": e, "_pending": True})

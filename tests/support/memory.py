@@ -8,7 +8,7 @@ promises with unique indexes; the integration tests prove that.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -26,6 +26,7 @@ class MemoryStore:
         self.records: list[Record[Any]] = []
         self.keys: dict[tuple[Resource, str | None, str, str, str], tuple[str, Record[Any]]] = {}
         self.taxes = MemoryTaxes(self)
+        self.batches: list[int] = []  # the size of each add_many
 
     def of(self, resource: Resource) -> list[Record[Any]]:
         return [r for r in self.records if r.resource is resource]
@@ -55,8 +56,27 @@ class MemoryStore:
             raise DomainError(ErrorCode.IDEMPOTENCY_CONFLICT, "reused", ["message_id"])
         return original
 
+    async def add_many(
+        self, entries: Sequence[tuple[Record[Any], IdempotencyKey | None]]
+    ) -> list[Record[Any] | DomainError]:
+        self.batches.append(len(entries))
+        results: list[Record[Any] | DomainError] = []
+        for record, key in entries:
+            if record in self.records:  # stored by an earlier try of the same batch
+                results.append(record)
+                continue
+            try:
+                results.append(await self.add(record, key))
+            except DomainError as refusal:
+                results.append(refusal)
+        return results
+
     async def mark_sent(self, record: Record[Any]) -> None:
         record.pending = False
+
+    async def mark_sent_many(self, records: Sequence[Record[Any]]) -> None:
+        for record in records:
+            record.pending = False
 
     async def pending(self, created_before: datetime) -> AsyncIterator[Record[Any]]:
         for record in list(self.records):

@@ -16,19 +16,22 @@ from ..access import Access, ApiKeys, Policy
 from ..messaging import Messenger
 from ..settings import Settings
 from ..tenancy import EntityLookups, Tenancy
+from .batch import BatchingConsumer
 from .consumer import CommandConsumer
-from .context import Handler
+from .context import Builder, Handler
 from .outbox import Relay
 from .pipeline import CommandPipeline
 from .ports import Store
-from .registry import HANDLERS
+from .registry import BUILDERS, HANDLERS
 
 
 @dataclass(frozen=True)
 class CommandService:
     pipeline: CommandPipeline
-    #: Settles each delivery (``consume`` is the subscribers' handler).
+    #: Settles each delivery one by one.
     consumer: CommandConsumer
+    #: The subscribers' handler (``consume``): batches what it can, else ``consumer``.
+    batching: BatchingConsumer
     #: Publishes events their command left unsent (started once consuming).
     relay: Relay
 
@@ -45,13 +48,23 @@ def bootstrap(
     keys: ApiKeys,
     settings: Settings,
     handlers: Mapping[Resource, Handler] = HANDLERS,
+    builders: Mapping[Resource, Builder] = BUILDERS,
 ) -> CommandService:
     policy = Policy.of(settings)
     access = Access(policy, Tenancy(entities, cache_seconds=policy.cache_seconds), keys)
     pipeline = CommandPipeline(store, messenger, access, handlers)
+    consumer = CommandConsumer(pipeline, settings.transient_retry_seconds)
     return CommandService(
         pipeline=pipeline,
-        consumer=CommandConsumer(pipeline, settings.transient_retry_seconds),
+        consumer=consumer,
+        batching=BatchingConsumer(
+            consumer,
+            # A resource whose handler was replaced (a test's) keeps its handler.
+            {r: b for r, b in builders.items() if handlers.get(r) is HANDLERS.get(r)},
+            size=settings.command_batch_size,
+            wait_seconds=settings.command_batch_wait_ms / 1000,
+            concurrency=settings.command_batch_concurrency,
+        ),
         relay=Relay(
             pipeline.outbox,
             interval_seconds=settings.relay_interval_seconds,

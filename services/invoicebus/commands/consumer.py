@@ -36,7 +36,7 @@ from ..adapters.errors import is_transient
 from ..adapters.rabbit.consuming import RabbitDelivery, envelope_from
 from ..messaging import Delivery, Envelope
 from ..retrying import Backoff, GaveUp, Shutdown, retry_transient
-from .pipeline import CommandPipeline, Refusal
+from .pipeline import CommandPipeline, Decision, Refusal
 
 log = logging.getLogger(__name__)
 
@@ -113,12 +113,22 @@ class CommandConsumer:
             return
         await delivery.ack()
 
-    async def handle(self, resource: Resource, envelope: Envelope, delivery: Delivery) -> None:
+    async def handle(
+        self,
+        resource: Resource,
+        envelope: Envelope,
+        delivery: Delivery,
+        decision: Decision | None = None,
+    ) -> None:
+        """Run the command (or, given its ``decision``, only deliver it) and settle it."""
         with logcontext.about(envelope):
-            await self._handle(resource, envelope, delivery)
+            verdict = await self.settle(resource, envelope, delivery, decision)
+            await self.conclude(resource, envelope, delivery, verdict)
 
-    async def _handle(self, resource: Resource, envelope: Envelope, delivery: Delivery) -> None:
-        verdict = await self.settle(resource, envelope, delivery)
+    async def conclude(
+        self, resource: Resource, envelope: Envelope, delivery: Delivery, verdict: Verdict
+    ) -> None:
+        """Settle the delivery with the broker as ``verdict`` says."""
         if verdict is Verdict.ACK:
             log.debug("%s %s: settled", resource.create_key, envelope.shown_id)
         else:
@@ -136,44 +146,69 @@ class CommandConsumer:
                 raise
             log.warning("could not %s %s (%r)", verdict.value, envelope.shown_id, exc)
 
-    async def settle(self, resource: Resource, envelope: Envelope, delivery: Delivery) -> Verdict:
+    async def retrying(
+        self, step: Callable[[], Awaitable[T]], deadline: float, gone: Callable[[], bool]
+    ) -> T:
+        """``step``, retried while it fails transiently, until ``deadline`` or shutdown, or
+        until ``gone()`` (the deliveries' channel closed); else ``retrying.GaveUp``."""
+        return await retry_transient(
+            step,
+            backoff=Backoff(BACKOFF_START, BACKOFF_MAX),
+            deadline=deadline,
+            shutdown=self._shutdown,
+            logger=log,
+            gone=gone,
+            on_failure=lambda exc: metrics.TRANSIENT_FAILURES.labels("command").inc(),
+        )
+
+    async def settle(
+        self,
+        resource: Resource,
+        envelope: Envelope,
+        delivery: Delivery,
+        decision: Decision | None = None,
+    ) -> Verdict:
         queue = resource.create_key
         deadline = time.monotonic() + self.transient_retry_seconds
 
         async def retrying(step: Callable[[], Awaitable[T]]) -> T:
-            return await retry_transient(
-                step,
-                backoff=Backoff(BACKOFF_START, BACKOFF_MAX),
-                deadline=deadline,
-                shutdown=self._shutdown,
-                logger=log,
-                gone=lambda: delivery.channel_closed,
-                on_failure=lambda exc: metrics.TRANSIENT_FAILURES.labels("command").inc(),
-            )
+            return await self.retrying(step, deadline, lambda: delivery.channel_closed)
 
         try:
-            decision = await retrying(lambda: self.pipeline.decide(resource, envelope))
-            await retrying(lambda: self.pipeline.deliver(resource, envelope, decision))
+            if decision is None:
+                decision = await retrying(lambda: self.pipeline.decide(resource, envelope))
+            decided = decision
+            await retrying(lambda: self.pipeline.deliver(resource, envelope, decided))
         except GaveUp as back:
-            metrics.REQUEUED.labels(queue, back.reason).inc()
-            return _GIVEN_BACK[back.reason]
+            return given_back(resource, back)
         except Exception:
             log.exception("unexpected error on %s %s", queue, envelope.shown_id)
-            decision = Refusal(
+            failure = Refusal(
                 error_body(
                     ErrorCode.INTERNAL_ERROR,
                     "internal error; the command was kept in the dead-letter queue",
                 )
             )
+            decision = failure
             try:
-                await retrying(lambda: self.pipeline.refuse(resource, envelope, decision.error))
+                await retrying(lambda: self.pipeline.refuse(resource, envelope, failure.error))
             except GaveUp as back:
-                metrics.REQUEUED.labels(queue, back.reason).inc()
-                return _GIVEN_BACK[back.reason]
+                return given_back(resource, back)
             except Exception:
                 log.exception("could not dead-letter %s; rejecting it", envelope.shown_id)
                 return Verdict.REJECT
-        result = decision.error.error.code.value if isinstance(decision, Refusal) else "created"
-        logcontext.note(outcome=result)
-        metrics.SETTLED_COMMANDS.labels(queue, result).inc()
-        return Verdict.ACK
+        return settled(resource, decision)
+
+
+def given_back(resource: Resource, back: GaveUp) -> Verdict:
+    """Retrying ended (shutdown, the retry window, the channel gone): what the message gets."""
+    metrics.REQUEUED.labels(resource.create_key, back.reason).inc()
+    return _GIVEN_BACK[back.reason]
+
+
+def settled(resource: Resource, decision: Decision) -> Verdict:
+    """A command delivered (created, or refused): counted, and to be acked."""
+    result = decision.error.error.code.value if isinstance(decision, Refusal) else "created"
+    logcontext.note(outcome=result)
+    metrics.SETTLED_COMMANDS.labels(resource.create_key, result).inc()
+    return Verdict.ACK

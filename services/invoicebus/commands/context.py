@@ -68,3 +68,10 @@ class Outcome:
 
 class Handler(Protocol):
     async def __call__(self, command: Any, ctx: CommandContext, store: Store) -> Outcome: ...
+
+
+class Builder(Protocol):
+    """The pure half of a handler whose command creates exactly one record: the record to
+    store (the batched write path stores many at once)."""
+
+    def __call__(self, command: Any, ctx: CommandContext) -> Record[Any]: ...

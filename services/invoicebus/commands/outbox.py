@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -36,6 +36,22 @@ class Outbox:
 
     async def send(self, record: Record[Any]) -> None:
         """Publish the record's event (confirmed), then mark it sent."""
+        await self._publish(record)
+        if record.pending:
+            await self.store.mark_sent(record)
+            record.pending = False
+
+    async def send_many(self, records: Sequence[Record[Any]]) -> None:
+        """``send`` for many records: every event published at once, their confirms awaited
+        together, then one write marks the pending ones sent."""
+        await asyncio.gather(*(self._publish(record) for record in records))
+        pending = [record for record in records if record.pending]
+        if pending:
+            await self.store.mark_sent_many(pending)
+            for record in pending:
+                record.pending = False
+
+    async def _publish(self, record: Record[Any]) -> None:
         event = created_event(record)
         await self.messenger.publish_event(
             event.type,
@@ -45,9 +61,6 @@ class Outbox:
             entity_id=event.entity_id,
             tenant_entity=event.entity_id,
         )
-        if record.pending:
-            await self.store.mark_sent(record)
-            record.pending = False
 
     async def relay_once(self, grace_seconds: float) -> int:
         """Send every event older than the grace period that is still unsent."""

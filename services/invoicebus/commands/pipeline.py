@@ -20,9 +20,13 @@ then never runs the handler twice, which matters for commands without a ``messag
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from invoicebus_contracts import COMMAND_MODELS, ErrorBody, Rejected, Resource
 from invoicebus_contracts.wire import InvalidMessage, encode, parse
@@ -31,9 +35,10 @@ from .. import logcontext
 from ..access import Access, Acting
 from ..domain.errors import DomainError
 from ..domain.ids import new_event_id
+from ..domain.records import IdempotencyKey, Record
 from ..messaging import Envelope, Messenger, undecodable_error
 from ..replying import reply_best_effort
-from .context import CommandContext, Handler, Outcome
+from .context import Builder, CommandContext, Handler, Outcome
 from .outbox import Outbox
 from .ports import Store
 
@@ -51,6 +56,16 @@ class Refusal:
 
 #: What a command comes to: its record (created or original), or the refusal to send.
 Decision = Outcome | Refusal
+D = TypeVar("D")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A valid command's record, built and not yet stored, with the command's key."""
+
+    record: Record[Any]
+    key: IdempotencyKey | None
+    entity_id: str | None  # the entity its sender acts on (None for entity.create)
 
 
 class CommandPipeline:
@@ -69,6 +84,31 @@ class CommandPipeline:
 
     async def decide(self, resource: Resource, envelope: Envelope) -> Decision:
         """Validate and run the handler: the stored (or original) record, or why not."""
+
+        async def run(command: BaseModel, ctx: CommandContext) -> Outcome:
+            return await self.handlers[resource](command, ctx, self.store)
+
+        return await self._checked(resource, envelope, run)
+
+    async def prepare(
+        self, resource: Resource, envelope: Envelope, build: Builder
+    ) -> Prepared | Refusal:
+        """Validate and build the record to store, storing nothing (the batched path stores
+        many at once with ``Store.add_many``), or why not."""
+
+        async def built(command: BaseModel, ctx: CommandContext) -> Prepared:
+            return Prepared(build(command, ctx), ctx.key, ctx.entity_id)
+
+        return await self._checked(resource, envelope, built)
+
+    async def _checked(
+        self,
+        resource: Resource,
+        envelope: Envelope,
+        then: Callable[[BaseModel, CommandContext], Awaitable[D]],
+    ) -> D | Refusal:
+        """Who acts on which entity, the command decoded and validated, then ``then``; or the
+        refusal of any of these steps."""
         if refusal := undecodable_error(envelope):
             return Refusal(refusal)
         acting: Acting | None = None
@@ -77,7 +117,7 @@ class CommandPipeline:
             logcontext.note(entity_id=acting.entity_id)
             command = parse(COMMAND_MODELS[resource], envelope.body)
             ctx = CommandContext.of(resource, command, acting, envelope.message_id)
-            return await self.handlers[resource](command, ctx, self.store)
+            return await then(command, ctx)
         except (InvalidMessage, DomainError) as exc:
             body = exc.body if isinstance(exc, InvalidMessage) else exc.to_body()
             return Refusal(body, acting.entity_id if acting else None)
@@ -90,7 +130,32 @@ class CommandPipeline:
         for side_effect in decision.side_effects:
             await self.outbox.send(side_effect)
         await self.outbox.send(decision.record)
-        await reply_best_effort(self.messenger, envelope, 201, encode(decision.record.model))
+        await reply_best_effort(
+            self.messenger, envelope, 201, encode(decision.record.model), bounded=False
+        )
+
+    async def deliver_many(self, decided: Sequence[tuple[Resource, Envelope, Decision]]) -> None:
+        """``deliver`` for a batch: the events of all created records at once (confirms awaited
+        together, one write marks them sent), then every reply and refusal at once; safe to
+        repeat."""
+        await self.outbox.send_many(
+            [
+                record
+                for _, _, decision in decided
+                if isinstance(decision, Outcome)
+                for record in (*decision.side_effects, decision.record)
+            ]
+        )
+        await asyncio.gather(
+            *(
+                self.refuse(resource, envelope, decision.error, decision.entity_id)
+                if isinstance(decision, Refusal)
+                else reply_best_effort(
+                    self.messenger, envelope, 201, encode(decision.record.model), bounded=False
+                )
+                for resource, envelope, decision in decided
+            )
+        )
 
     async def refuse_unroutable(self, envelope: Envelope, error: ErrorBody) -> None:
         """Keep a message that names no command (dead-letter queue) and tell the sender; no
@@ -120,4 +185,6 @@ class CommandPipeline:
             entity_id=envelope.entity_id,
             tenant_entity=tenant_entity,
         )
-        await reply_best_effort(self.messenger, envelope, error.status, encode(error))
+        await reply_best_effort(
+            self.messenger, envelope, error.status, encode(error), bounded=False
+        )

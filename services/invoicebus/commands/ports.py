@@ -7,7 +7,7 @@ stored, and how a repeated command is recognised, is the adapter's business.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from invoicebus_contracts import Resource, Tax
 
+from ..domain.errors import DomainError
 from ..domain.records import IdempotencyKey, M, Record
 
 
@@ -67,6 +68,15 @@ class Store(Protocol):
         The same key with another fingerprint is ``idempotency_conflict``."""
         ...
 
+    async def add_many(
+        self, entries: Sequence[tuple[Record[Any], IdempotencyKey | None]]
+    ) -> list[Record[Any] | DomainError]:
+        """``add`` for many records at once, in order: for each, the stored record (new or, for
+        a repeated key, the original) or its ``idempotency_conflict``. One record's refusal
+        never fails the others. Safe to repeat with the same records: one already stored by an
+        earlier try is found stored, not stored twice."""
+        ...
+
     async def find_original(
         self, resource: Resource, entity_id: str | None, key: IdempotencyKey
     ) -> Record[Any] | None:
@@ -76,6 +86,10 @@ class Store(Protocol):
 
     async def mark_sent(self, record: Record[Any]) -> None:
         """The record's event is published: it is no longer pending."""
+        ...
+
+    async def mark_sent_many(self, records: Sequence[Record[Any]]) -> None:
+        """``mark_sent`` for many records at once."""
         ...
 
     def pending(self, created_before: datetime) -> AsyncIterator[Record[Any]]:

@@ -40,6 +40,9 @@ def make_broker(
         # (waiting for messages): DEBUG; process.serve names each queue once at INFO.
         log_level=logging.DEBUG,
         app_id=f"invoicebus-{service}",
+        # Handlers take the message as it is (adapters/rabbit/consuming.py): no dependency
+        # injection, which cost a worker-thread round trip per message.
+        apply_types=False,
         middlewares=[
             RabbitPrometheusMiddleware(registry=metrics, app_name=f"invoicebus-{service}"),
             *tracing.broker_middlewares(),

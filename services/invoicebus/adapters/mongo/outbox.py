@@ -16,14 +16,14 @@ indexes, so the earlier compound partial index made each lookup a collection sca
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.cursor import AsyncCursor
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from invoicebus_contracts import ErrorCode, Resource
 
@@ -44,6 +44,8 @@ OLD_IDEMPOTENCY_INDEX = "idempotency_key"
 #: The one field a key is looked up by.
 IDEM_ID = f"{IDEM}.id"
 PENDING_INDEX = "outbox_pending"
+#: The server's error code for a write a unique index refused.
+DUPLICATE_KEY = 11000
 #: What a read that only wants the resource leaves out.
 HIDDEN: dict[str, int] = {EVENT: 0, PENDING: 0, IDEM: 0}
 
@@ -157,6 +159,63 @@ async def insert(
     return record
 
 
+async def insert_many(
+    coll: AsyncCollection[Document],
+    resource: Resource,
+    entries: Sequence[tuple[Record[Any], IdempotencyKey | None]],
+) -> list[Record[Any] | DomainError]:
+    """Store new records with one ``insert_many(ordered=False)``: for each, in order, the
+    record, the original of a repeated key, or the ``idempotency_conflict`` of a reused one.
+
+    The unique key index refuses repeats document by document (the others are stored); their
+    originals are then found with one ``$in`` on the key field. A document refused on its
+    ``_id`` was stored by an earlier try of the same batch (ids are new for every record), so
+    repeating the call after a transient failure stores nothing twice. Any other write error
+    is raised: the caller falls back to storing the records one by one.
+    """
+    docs = [document_of(record, key) for record, key in entries]
+    results: list[Record[Any] | DomainError] = [record for record, _ in entries]
+    try:
+        await coll.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        repeated: dict[str, list[int]] = {}
+        for error in exc.details.get("writeErrors", []):
+            index, pattern = error["index"], error.get("keyPattern") or {}
+            if error.get("code") != DUPLICATE_KEY:
+                raise
+            if IDEM_ID in pattern or f"index: {IDEMPOTENCY_INDEX} " in error.get("errmsg", ""):
+                repeated.setdefault(docs[index][IDEM]["id"], []).append(index)
+            elif "_id" not in pattern:  # another unique rule (none on these collections yet)
+                raise
+        if repeated:
+            originals = {
+                doc[IDEM]["id"]: doc async for doc in coll.find({IDEM_ID: {"$in": list(repeated)}})
+            }
+            for idem_id, indexes in repeated.items():
+                for index in indexes:
+                    key = entries[index][1]
+                    assert key is not None  # only keyed documents carry _idem.id
+                    results[index] = _original_or_conflict(resource, originals[idem_id], key)
+    return results
+
+
+def _original_or_conflict(
+    resource: Resource, original: Document, key: IdempotencyKey
+) -> Record[Any] | DomainError:
+    if original[IDEM]["fingerprint"] != key.fingerprint:
+        return _conflict(key)
+    return record_of(resource, original)
+
+
+def _conflict(key: IdempotencyKey) -> DomainError:
+    return DomainError(
+        ErrorCode.IDEMPOTENCY_CONFLICT,
+        f"message_id {key.key!r} was already used for a different {key.command} command;"
+        " use a new message_id for a new command",
+        ["message_id"],
+    )
+
+
 async def find_original(
     coll: AsyncCollection[Document],
     resource: Resource,
@@ -171,17 +230,16 @@ async def find_original(
     if original is None:
         return None
     if original[IDEM]["fingerprint"] != key.fingerprint:
-        raise DomainError(
-            ErrorCode.IDEMPOTENCY_CONFLICT,
-            f"message_id {key.key!r} was already used for a different {key.command} command;"
-            " use a new message_id for a new command",
-            ["message_id"],
-        )
+        raise _conflict(key)
     return record_of(resource, original)
 
 
 async def mark_sent(coll: AsyncCollection[Document], record_id: str) -> None:
     await coll.update_one({"_id": record_id}, {"$set": {PENDING: False}})
+
+
+async def mark_sent_many(coll: AsyncCollection[Document], record_ids: list[str]) -> None:
+    await coll.update_many({"_id": {"$in": record_ids}}, {"$set": {PENDING: False}})
 
 
 async def pending(

@@ -7,7 +7,7 @@ class (``taxes.py``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from invoicebus_contracts import Resource
 
 from ...commands.ports import Backlog
+from ...domain.errors import DomainError
 from ...domain.records import IdempotencyKey, M, Record
 from ...querying.fields import Document
 from . import outbox
@@ -40,6 +41,29 @@ class MongoStore:
     async def add(self, record: Record[M], key: IdempotencyKey | None) -> Record[M]:
         """Store a new record; for a repeated idempotency key, return the original instead."""
         return await outbox.insert(collection(self.db, record.resource), record, key)
+
+    async def add_many(
+        self, entries: Sequence[tuple[Record[Any], IdempotencyKey | None]]
+    ) -> list[Record[Any] | DomainError]:
+        """One ``insert_many`` per collection (see ``outbox.insert_many``), results in order."""
+        results: list[Record[Any] | DomainError | None] = [None] * len(entries)
+        by_resource: dict[Resource, list[int]] = {}
+        for index, (record, _) in enumerate(entries):
+            by_resource.setdefault(record.resource, []).append(index)
+        for resource, indexes in by_resource.items():
+            found = await outbox.insert_many(
+                collection(self.db, resource), resource, [entries[i] for i in indexes]
+            )
+            for index, result in zip(indexes, found, strict=True):
+                results[index] = result
+        return [r for r in results if r is not None]
+
+    async def mark_sent_many(self, records: Sequence[Record[Any]]) -> None:
+        by_resource: dict[Resource, list[str]] = {}
+        for record in records:
+            by_resource.setdefault(record.resource, []).append(record.id)
+        for resource, ids in by_resource.items():
+            await outbox.mark_sent_many(collection(self.db, resource), ids)
 
     async def find_original(
         self, resource: Resource, entity_id: str | None, key: IdempotencyKey

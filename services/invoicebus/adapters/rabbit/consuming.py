@@ -25,10 +25,12 @@ from invoicebus_contracts import Declarations, Header
 from ...messaging import Envelope
 
 
-async def raw_body(msg: RabbitMessage) -> bytes:
-    """FastStream decoder that hands handlers the untouched bytes; the contract decodes them."""
-    body: bytes = msg.body
-    return body
+async def the_message(msg: RabbitMessage) -> RabbitMessage:
+    """FastStream decoder that hands handlers the message itself: its untouched bytes (the
+    contract decodes them) and its properties, without dependency injection (the broker runs
+    with ``apply_types=False``: FastDepends resolved the message argument in a worker thread,
+    a thread hop per message)."""
+    return msg
 
 
 #: The AMQP properties a dead-letter copy keeps as they came. Not app_id (the copy is the
@@ -199,9 +201,9 @@ def _subscribe(
         channel=channel,
         ack_policy=AckPolicy.MANUAL,
         no_reply=True,
-        decoder=raw_body,
+        decoder=the_message,
     )
-    async def handle(body: bytes, msg: RabbitMessage) -> None:
+    async def handle(msg: RabbitMessage) -> None:
         try:
             await consume(key, msg)
         finally:
