@@ -28,6 +28,12 @@ SETTLED_COMMANDS = Counter(
     ["command", "result"],
     registry=COMMAND_SERVICE,
 )
+COMMAND_BATCH_SIZE = Histogram(
+    "invoicebus_command_batch_size",
+    "Commands per batch of the batched write path (entity.create, customer.create).",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+    registry=COMMAND_SERVICE,
+)
 TRANSIENT_FAILURES = Counter(
     "invoicebus_transient_failures",
     "Database or broker failures waited out with backoff, by where they happened.",

@@ -33,16 +33,17 @@ def create_service(settings: Settings) -> Service:
         keys=MongoApiKeys(connections.db),
         settings=settings,
     )
-    # Every shard carries every command type; the consumer reads the type off the routing key.
+    # Every shard carries every command type; the consumer reads the type off the routing key
+    # (and writes entity.create and customer.create in batches).
     connections.subscribe(
-        {name: name for name in topology.command_queues}, commands.consumer.consume
+        {name: name for name in topology.command_queues}, commands.batching.consume
     )
 
     async def retire_old_queues() -> None:
         # After the declaration, so every command has a shard to go to before any old queue
         # stops receiving them; the ones still holding commands are drained like shards.
         draining = await retire_command_queues(settings.amqp_url, topology)
-        connections.subscribe_existing(draining, commands.consumer.consume)
+        connections.subscribe_existing(draining, commands.batching.consume)
 
     return Service(
         connections,

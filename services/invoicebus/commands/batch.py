@@ -33,7 +33,7 @@ from faststream.rabbit import RabbitMessage
 
 from invoicebus_contracts import Resource
 
-from .. import logcontext
+from .. import logcontext, metrics
 from ..adapters.rabbit.consuming import RabbitDelivery, envelope_from
 from ..domain.errors import DomainError
 from ..domain.records import Record
@@ -62,6 +62,7 @@ class BatchWriter:
 
     async def write(self, entries: list[Entry]) -> None:
         deadline = time.monotonic() + self.consumer.transient_retry_seconds
+        metrics.COMMAND_BATCH_SIZE.observe(len(entries))
         alone: list[Entry] = []  # they take the one-by-one path
         decided: list[tuple[Entry, Decision]] = []
         to_store: list[tuple[Entry, Prepared]] = []
@@ -123,6 +124,10 @@ class BatchWriter:
         )
 
 
+#: The routing key of each command type.
+BATCHED_KEYS: dict[str, Resource] = {resource.create_key: resource for resource in Resource}
+
+
 class BatchingConsumer:
     """The command service's consumer: commands with a builder go through a ``Batcher`` to
     the ``BatchWriter``; the others run one by one (``CommandConsumer``)."""
@@ -143,8 +148,15 @@ class BatchingConsumer:
             writer.write, size=size, wait_seconds=wait_seconds, concurrency=concurrency
         )
 
-    async def consume(self, resource: Resource, msg: RabbitMessage) -> None:
-        await self.handle(resource, envelope_from(msg), RabbitDelivery(msg))
+    async def consume(self, queue: Any, msg: RabbitMessage) -> None:
+        """A message of any command queue: its routing key says which command it is, so this
+        does not depend on one queue per command type (shards carry them all). A routing key
+        that names no batched command is ``CommandConsumer``'s to run or refuse."""
+        resource = BATCHED_KEYS.get(msg.raw_message.routing_key or "")
+        if resource is None or resource not in self.builders:
+            await self.consumer.consume(queue, msg)
+            return
+        await self.batcher.submit(Entry(resource, envelope_from(msg), RabbitDelivery(msg)))
 
     async def handle(self, resource: Resource, envelope: Envelope, delivery: Delivery) -> None:
         if resource in self.builders:
