@@ -43,8 +43,11 @@ class RabbitMessenger:
         properties = _event_properties(event_type, event_id, correlation_id, entity_id)
 
         async def publish(exchange: str, routing_key: str) -> None:
+            # mandatory=False: an event no queue is bound for is dropped by the broker, as
+            # the guarantees say; mandatory (FastStream's default) only made RabbitMQ send
+            # each such event back whole, to be read and thrown away here.
             await self.broker.publish(
-                body, exchange=exchange, routing_key=routing_key, **properties
+                body, exchange=exchange, routing_key=routing_key, mandatory=False, **properties
             )
 
         topology = self.topology
