@@ -148,7 +148,7 @@ class CommandPipeline:
         )
         await asyncio.gather(
             *(
-                self.refuse(resource, envelope, decision.error, decision.entity_id)
+                self._refuse_about(resource, envelope, decision)
                 if isinstance(decision, Refusal)
                 else reply_best_effort(
                     self.messenger, envelope, 201, encode(decision.record.model), bounded=False
@@ -163,6 +163,12 @@ class CommandPipeline:
         logcontext.note(outcome=error.error.code.value)
         await self.messenger.dead_letter(envelope, error)
         await self.messenger.reply(envelope, error.status, encode(error))
+
+    async def _refuse_about(self, resource: Resource, envelope: Envelope, refusal: Refusal) -> None:
+        """``refuse``, its log line carrying the message's fields (as on the one-by-one way)."""
+        with logcontext.about(envelope):
+            logcontext.note(entity_id=refusal.entity_id)
+            await self.refuse(resource, envelope, refusal.error, refusal.entity_id)
 
     async def refuse(
         self,
