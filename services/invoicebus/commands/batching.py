@@ -36,7 +36,8 @@ class Batcher(Generic[T]):
         self.size = size
         self.wait_seconds = wait_seconds
         self._slots = asyncio.Semaphore(concurrency)
-        self._pending: list[tuple[T, asyncio.Future[None]]] = []
+        #: Waiting messages: each with its future and when it arrived (the loop's clock).
+        self._pending: list[tuple[T, asyncio.Future[None], float]] = []
         self._arrived = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
         self._writes: set[asyncio.Task[None]] = set()
@@ -44,8 +45,9 @@ class Batcher(Generic[T]):
     async def submit(self, item: T) -> None:
         """Add ``item`` to the next batch; return once that batch is written (its error, if
         ``write`` raised, is raised here too)."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((item, future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._pending.append((item, future, loop.time()))
         self._arrived.set()
         if self._dispatcher is None or self._dispatcher.done():
             self._dispatcher = asyncio.create_task(self._dispatch())
@@ -53,8 +55,9 @@ class Batcher(Generic[T]):
         await asyncio.shield(future)
 
     async def _dispatch(self) -> None:
-        while True:
-            await self._arrived.wait()
+        """Form batches while messages wait; then end (the next ``submit`` starts it again), so
+        an idle batcher holds no task."""
+        while self._pending:
             await self._slots.acquire()
             try:
                 await self._linger()
@@ -62,10 +65,6 @@ class Batcher(Generic[T]):
                 self._slots.release()
                 raise
             batch, self._pending = self._pending[: self.size], self._pending[self.size :]
-            if self._pending:  # the rest make the next batch, once a writer is free
-                self._arrived.set()
-            else:
-                self._arrived.clear()
             task = asyncio.create_task(self._run(batch))
             self._writes.add(task)
             task.add_done_callback(self._writes.discard)
@@ -74,7 +73,7 @@ class Batcher(Generic[T]):
         """Let the batch fill: up to ``size`` messages or ``wait_seconds`` after its first."""
         loop = asyncio.get_running_loop()
         await asyncio.sleep(0)  # the messages that arrived in this turn of the loop join
-        deadline = loop.time() + self.wait_seconds
+        deadline = self._pending[0][2] + self.wait_seconds
         while len(self._pending) < self.size:
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -83,20 +82,18 @@ class Batcher(Generic[T]):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), remaining)
 
-    async def _run(self, batch: list[tuple[T, asyncio.Future[None]]]) -> None:
+    async def _run(self, batch: list[tuple[T, asyncio.Future[None], float]]) -> None:
         try:
-            await self._write([item for item, _ in batch])
+            await self._write([item for item, _, _ in batch])
         except BaseException as exc:  # every message of the batch hears of it
-            for _, future in batch:
+            for _, future, _ in batch:
                 if not future.done():
                     future.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
         else:
-            for _, future in batch:
+            for _, future, _ in batch:
                 if not future.done():
                     future.set_result(None)
         finally:
             self._slots.release()
-            if self._pending:
-                self._arrived.set()
