@@ -162,7 +162,9 @@ class CommandPipeline:
         ``<resource>.rejected`` event, as there is no resource to name."""
         logcontext.note(outcome=error.error.code.value)
         await self.messenger.dead_letter(envelope, error)
-        await self.messenger.reply(envelope, error.status, encode(error))
+        await reply_best_effort(
+            self.messenger, envelope, error.status, encode(error), bounded=False
+        )
 
     async def _refuse_about(self, resource: Resource, envelope: Envelope, refusal: Refusal) -> None:
         """``refuse``, its log line carrying the message's fields (as on the one-by-one way)."""
