@@ -7,6 +7,10 @@ or, for a list request, a broker that does not confirm it within ``REPLY_TIMEOUT
 counted (``invoicebus_undeliverable_replies_total``, by request) and logged, never raised:
 the caller settles the message all the same. Retrying the reply, or holding the message, would
 only hold a prefetch slot that other clients' messages need.
+
+A reply that is slow to confirm is left to finish on its own, never cancelled: cancelling a
+publish half-way through writing its frames can break the channel that every other message
+of the service shares.
 """
 
 from __future__ import annotations
@@ -38,12 +42,14 @@ async def reply_best_effort(
     ``bounded=False`` waits for the broker's answer however long it takes: a refusing queue is
     answered at once (a nack), and a publish cancelled half-way under load is worse than a slow
     one. The command service waits so, as it waits for its events' confirms."""
+    sending = asyncio.ensure_future(messenger.reply(envelope, status, body))
     try:
-        sending = messenger.reply(envelope, status, body)
         if bounded:
-            await asyncio.wait_for(sending, REPLY_TIMEOUT_SECONDS)
-        else:
-            await sending
+            done, _ = await asyncio.wait({sending}, timeout=REPLY_TIMEOUT_SECONDS)
+            if not done:
+                _let_finish(sending)
+                raise TimeoutError(f"not confirmed within {REPLY_TIMEOUT_SECONDS} s")
+        await sending
     except Exception as exc:
         metrics.UNDELIVERABLE_REPLIES.labels(envelope.routing_key).inc()
         log.warning(
@@ -56,3 +62,18 @@ async def reply_best_effort(
         )
         return False
     return True
+
+
+#: Replies still being confirmed after their caller moved on (a reference keeps each alive).
+_UNFINISHED: set[asyncio.Future[None]] = set()
+
+
+def _let_finish(sending: asyncio.Future[None]) -> None:
+    _UNFINISHED.add(sending)
+    sending.add_done_callback(_forget)
+
+
+def _forget(sending: asyncio.Future[None]) -> None:
+    _UNFINISHED.discard(sending)
+    if not sending.cancelled():
+        sending.exception()  # retrieved: it was counted when the wait ended

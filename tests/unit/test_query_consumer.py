@@ -184,3 +184,31 @@ async def test_a_query_timeout_is_counted_by_where_its_time_went() -> None:
     assert [r[1] for r in messenger.replies] == [503] and message.settled == ["ack"]
     assert counted(metrics.QUERY_TIMEOUTS, "customer.list", "waiting") == before + 1
     assert counted(metrics.LIST_REQUESTS, "customer.list", "query_timeout") >= 1
+
+
+class SlowMessenger(FakeMessenger):
+    """A reply whose confirm comes only after the caller stopped waiting."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.confirm = asyncio.Event()
+        self.cancelled = False
+
+    async def reply(self, envelope: Envelope, status: int, body: bytes) -> None:
+        try:
+            await self.confirm.wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        self.replies.append((envelope, status, body))
+
+
+async def test_a_slow_reply_is_left_to_finish_never_cancelled() -> None:
+    # Cancelling a publish half-way can break the channel every other message shares.
+    messenger = SlowMessenger()
+    _, message = await consume(FakeService(Reply(200, b"{}")), messenger=messenger)
+    assert message.settled == ["ack"] and not messenger.cancelled
+    messenger.confirm.set()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert [status for _, status, _ in messenger.replies] == [200]
