@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from invoicebus.access import Acting
-from invoicebus.commands.ports import Backlog
+from invoicebus.commands.ports import Backlog, PendingBatch
 from invoicebus.domain.errors import DomainError
 from invoicebus.domain.records import IdempotencyKey, M, Record
 from invoicebus.tenancy import Caller
@@ -27,6 +27,8 @@ class MemoryStore:
         self.keys: dict[tuple[Resource, str | None, str, str, str], tuple[str, Record[Any]]] = {}
         self.taxes = MemoryTaxes(self)
         self.batches: list[int] = []  # the size of each add_many
+        #: The open batches (as the adapter's markers): id -> when, the ids of its records.
+        self.open_batches: dict[str, tuple[datetime, list[str]]] = {}
 
     def of(self, resource: Resource) -> list[Record[Any]]:
         return [r for r in self.records if r.resource is resource]
@@ -60,6 +62,14 @@ class MemoryStore:
         self, entries: Sequence[tuple[Record[Any], IdempotencyKey | None]]
     ) -> list[Record[Any] | DomainError]:
         self.batches.append(len(entries))
+        if len(entries) > 1:  # pending as one batch, as the adapter does
+            batch = entries[0][0].id
+            self.open_batches.setdefault(
+                batch,
+                (min(r.model.created_at for r, _ in entries), [r.id for r, _ in entries]),
+            )
+            for record, _ in entries:
+                record.batch = batch
         results: list[Record[Any] | DomainError] = []
         for record, key in entries:
             if record in self.records:  # stored by an earlier try of the same batch
@@ -77,16 +87,32 @@ class MemoryStore:
     async def mark_sent_many(self, records: Sequence[Record[Any]]) -> None:
         for record in records:
             record.pending = False
+            if record.batch is not None:
+                self.open_batches.pop(record.batch, None)
 
     async def pending(self, created_before: datetime) -> AsyncIterator[Record[Any]]:
         for record in list(self.records):
-            if record.pending and record.model.created_at < created_before:
+            if record.pending and record.batch is None and record.model.created_at < created_before:
                 yield record
 
+    async def pending_batches(self, created_before: datetime) -> AsyncIterator[PendingBatch]:
+        stored = {r.id: r for r in self.records}
+        for batch, (created_at, ids) in sorted(self.open_batches.items(), key=lambda b: b[1][0]):
+            if created_at < created_before:
+                yield PendingBatch(batch, [stored[i] for i in ids if i in stored])
+
+    async def batch_sent(self, batch: PendingBatch) -> None:
+        self.open_batches.pop(batch.id, None)
+
     async def backlog(self) -> dict[Resource, Backlog]:
+        in_batches = {i for _, ids in self.open_batches.values() for i in ids}
         found = {}
         for resource in Resource:
-            times = [r.model.created_at for r in self.of(resource) if r.pending]
+            times = [
+                r.model.created_at
+                for r in self.of(resource)
+                if (r.pending and r.batch is None) or r.id in in_batches
+            ]
             found[resource] = Backlog(len(times), min(times, default=None))
         return found
 

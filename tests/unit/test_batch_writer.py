@@ -74,6 +74,7 @@ async def test_one_bad_command_in_a_batch_is_refused_alone() -> None:
     # every event before any reply: a reply never announces what is not confirmed
     assert max(i for i, k in enumerate(kinds) if k == "customer.created") < kinds.index("reply 201")
     assert not any(r.pending for r in store.records)  # marked sent
+    assert store.open_batches == {}  # and the batch ended: the relay has nothing to redo
 
 
 async def test_a_repeated_or_reused_key_is_answered_for_that_command_alone() -> None:

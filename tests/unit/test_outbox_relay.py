@@ -1,5 +1,6 @@
 """The outbox relay stops on its flag, even when the driver turns a cancellation into an error,
-and each pass sets the backlog gauges the "pending too long" alert reads."""
+each pass sets the backlog gauges the "pending too long" alert reads, and a batch left pending
+(a crash between its write and its publish) is published once, whole, and then ended."""
 
 from __future__ import annotations
 
@@ -8,17 +9,20 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+import pytest
 from pymongo.errors import AutoReconnect
 
 from invoicebus import metrics
 from invoicebus.commands.bootstrap import bootstrap
 from invoicebus.commands.outbox import Outbox
+from invoicebus.commands.pipeline import Prepared
 from invoicebus.commands.ports import Store
 from invoicebus.domain import clock
 from invoicebus.messaging import Envelope
 from invoicebus.settings import Settings
 from invoicebus_contracts import Resource
 from tests.support.memory import MemoryEntities, MemoryKeys, MemoryStore
+from tests.unit.test_bootstrap import RecordedMessenger
 
 
 class VanishedDatabase:
@@ -89,3 +93,91 @@ def gauges() -> dict[str, tuple[float, float]]:
         )
         for r in Resource
     }
+
+
+ENTITY = "ent_" + "e" * 24
+
+
+async def stored_unsent_batch(size: int) -> tuple[MemoryStore, RecordedMessenger, Any]:
+    """A batch stored and never delivered, as after a crash between the write and the
+    publish: its records are pending together, as one batch."""
+    store, messenger = MemoryStore(), RecordedMessenger()
+    service = bootstrap(
+        store=store,
+        messenger=messenger,
+        entities=MemoryEntities(ENTITY),
+        keys=MemoryKeys(),
+        settings=Settings(auth="off"),
+    )
+    prepared = [
+        await service.pipeline.prepare(
+            Resource.CUSTOMER,
+            Envelope("customer.create", b'{"name": "C%d"}' % i, f"m-{i}", entity_id=ENTITY),
+            service.batching.builders[Resource.CUSTOMER],
+        )
+        for i in range(size)
+    ]
+    assert all(isinstance(p, Prepared) for p in prepared)
+    await store.add_many([(p.record, p.key) for p in prepared if isinstance(p, Prepared)])
+    return store, messenger, service.pipeline.outbox
+
+
+def created_ids(messenger: RecordedMessenger) -> list[str]:
+    return [event["body"]["id"] for kind, event in messenger.sent if kind == "customer.created"]
+
+
+async def test_the_relay_publishes_a_batch_left_pending_once_then_ends_it() -> None:
+    store, messenger, outbox = await stored_unsent_batch(3)
+    [(batch, (_, ids))] = store.open_batches.items()
+    assert not [r async for r in store.pending(clock.now())]  # not pending one by one
+
+    assert await outbox.relay_once(grace_seconds=3600) == 0  # too young: its command runs
+    assert messenger.sent == [] and batch in store.open_batches
+    await outbox.observe_backlog()
+    assert gauges()["customer"][0] == 3  # the gauges count a batch's records
+
+    assert await outbox.relay_once(grace_seconds=0) == 3
+    assert created_ids(messenger) == ids  # every event of the batch, in order
+    assert store.open_batches == {}
+    assert await outbox.relay_once(grace_seconds=0) == 0  # once
+    await outbox.observe_backlog()
+    assert gauges()["customer"] == (0, 0)
+
+
+async def test_a_batch_record_never_stored_is_skipped_and_the_batch_still_ends() -> None:
+    store, messenger, outbox = await stored_unsent_batch(2)
+    [(batch, (created_at, ids))] = store.open_batches.items()
+    store.open_batches[batch] = (created_at, [*ids, "cus_never_stored"])  # its insert failed
+
+    assert await outbox.relay_once(grace_seconds=0) == 2
+    assert created_ids(messenger) == ids
+    assert store.open_batches == {}
+
+
+class FailingOnce(RecordedMessenger):
+    """The broker refuses the first publish (gone for a moment)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    async def publish_event(self, event_type: str, body: bytes, **fields: Any) -> None:
+        if not self.failed:
+            self.failed = True
+            raise AutoReconnect("broker away")
+        await super().publish_event(event_type, body, **fields)
+
+
+async def test_a_batch_whose_publish_fails_stays_pending_whole_for_the_next_round() -> None:
+    store, _, outbox = await stored_unsent_batch(3)
+    messenger = FailingOnce()
+    outbox.messenger = messenger
+    [batch] = store.open_batches
+
+    with pytest.raises(AutoReconnect):
+        await outbox.relay_once(grace_seconds=0)
+    assert batch in store.open_batches  # not ended: some of its events may be unsent
+
+    assert await outbox.relay_once(grace_seconds=0) == 3
+    assert len(set(created_ids(messenger))) == 3
+    assert store.open_batches == {}

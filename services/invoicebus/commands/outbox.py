@@ -1,10 +1,11 @@
 """Publishing the events that stored records carry, and the relay that retries unsent ones.
 
 Every created record is stored with its event, pending, in the same write (see
-``adapters/mongo/outbox.py``). The command that wrote it publishes the event with a confirm and
-then marks it sent; if the process dies in between, the relay finds it still pending and
-publishes again. Events can therefore arrive twice, always with the same event id
-(``message_id``).
+``adapters/mongo/outbox.py``); a batch's records are pending together, as one batch
+(``Store.add_many``). The command that wrote it publishes the event with a confirm and then
+marks it sent (a batch with one write); if the process dies in between, the relay finds it (or
+its batch) still pending and publishes again. Events can therefore arrive twice, always with
+the same event id (``message_id``).
 """
 
 from __future__ import annotations
@@ -63,11 +64,18 @@ class Outbox:
         )
 
     async def relay_once(self, grace_seconds: float) -> int:
-        """Send every event older than the grace period that is still unsent."""
+        """Send every event older than the grace period that is still unsent: those pending on
+        their own one by one, then each pending batch's together, the batch ended only once
+        all of them are confirmed (a failure leaves it for the next round, whole)."""
         sent = 0
-        async for record in self.store.pending(clock.now() - timedelta(seconds=grace_seconds)):
+        created_before = clock.now() - timedelta(seconds=grace_seconds)
+        async for record in self.store.pending(created_before):
             await self.send(record)
             sent += 1
+        async for batch in self.store.pending_batches(created_before):
+            await asyncio.gather(*(self._publish(record) for record in batch.records))
+            await self.store.batch_sent(batch)
+            sent += len(batch.records)
         if sent:
             metrics.RELAYED_EVENTS.inc(sent)
             log.warning("outbox relay published %d event(s) left unsent", sent)

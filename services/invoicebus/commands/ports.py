@@ -59,6 +59,16 @@ class Backlog:
     oldest: datetime | None
 
 
+@dataclass(frozen=True)
+class PendingBatch:
+    """A batch of records whose events were stored as pending together (one marker): ``id``
+    is the store's token for it, ``records`` those of its records that were stored (a record
+    refused at its insert never was: its command was never acked, and comes again)."""
+
+    id: str
+    records: list[Record[Any]]
+
+
 class Store(Protocol):
     @property
     def taxes(self) -> TaxStore: ...
@@ -74,7 +84,9 @@ class Store(Protocol):
         """``add`` for many records at once, in order: for each, the stored record (new or, for
         a repeated key, the original) or its ``idempotency_conflict``. One record's refusal
         never fails the others. Safe to repeat with the same records: one already stored by an
-        earlier try is found stored, not stored twice."""
+        earlier try is found stored, not stored twice. The new records' events may be pending
+        together, as one batch (``Record.batch``): ``mark_sent_many`` of them ends it, and
+        until then ``pending_batches`` shows it."""
         ...
 
     async def find_original(
@@ -89,13 +101,24 @@ class Store(Protocol):
         ...
 
     async def mark_sent_many(self, records: Sequence[Record[Any]]) -> None:
-        """``mark_sent`` for many records at once."""
+        """``mark_sent`` for many records at once (for a batch's records, one write: the end of
+        the batch's pending state)."""
         ...
 
     def pending(self, created_before: datetime) -> AsyncIterator[Record[Any]]:
-        """Records whose event is still unsent and older than ``created_before``."""
+        """Records whose event is still unsent and older than ``created_before``, each pending
+        on its own (records pending as a batch are ``pending_batches``')."""
+        ...
+
+    def pending_batches(self, created_before: datetime) -> AsyncIterator[PendingBatch]:
+        """Batches whose events may be unsent, created before ``created_before``, oldest first."""
+        ...
+
+    async def batch_sent(self, batch: PendingBatch) -> None:
+        """Every event of ``batch`` is published: it is no longer pending."""
         ...
 
     async def backlog(self) -> dict[Resource, Backlog]:
-        """Every resource's unsent events, young or old (what the relay's gauges show)."""
+        """Every resource's unsent events, young or old, pending on their own or in a batch
+        (what the relay's gauges show)."""
         ...

@@ -1,7 +1,8 @@
 """A resource as the write side stores it: its contract model and the event it carries.
 
 Every created resource is stored together with its ``created`` event, pending until the event
-is published (the outbox, see ``adapters/mongo/outbox.py``). These values are what the command
+is published (the outbox, see ``adapters/mongo/outbox.py``; a batch's records are pending
+together, under one marker: ``adapters/mongo/outbox_batches.py``). These values are what the command
 handlers hand to the store and get back; how they are laid out in a document is the adapter's.
 """
 
@@ -52,6 +53,10 @@ class Record(Generic[M]):
     pending: bool = True
     #: Principals the new record grants access to (an entity, to its creator).
     grants: tuple[str, ...] = ()
+    #: The stored batch whose one outbox marker holds this record's pending event, if the
+    #: store wrote it in one (``Store.add_many``); marking it sent removes the marker. The
+    #: store's token: nothing above the store reads it.
+    batch: str | None = None
 
     @property
     def id(self) -> str:

@@ -3,9 +3,11 @@ projected away here, and nowhere else.
 
 A created document carries its own ``created`` event (``_event``) and a ``_pending`` flag, so
 storing the resource and queueing its event is one single-document write: atomic on any
-MongoDB, with no multi-document transaction. The command's idempotency key (``_idem``) sits in
-the same document under a unique index, so a duplicate command is stopped by the index, not by
-a read-then-write check. Above this module these are ``domain.records`` values.
+MongoDB, with no multi-document transaction. (A batch's documents carry their events too, but
+are pending under one marker written before them: ``outbox_batches.py``.) The command's
+idempotency key (``_idem``) sits in the same document under a unique index, so a duplicate
+command is stopped by the index, not by a read-then-write check. Above this module these are
+``domain.records`` values.
 
 The whole key (entity, command, scoped ``message_id``) is one string, ``_idem.id``, under a
 single-field unique *sparse* index: every lookup by key is an equality on one indexed field,
@@ -74,7 +76,9 @@ def document_of(record: Record[Any], key: IdempotencyKey | None) -> Document:
     doc = stamp(to_document(record.resource, record.model), record.grants)
     event = record.event
     doc[EVENT] = {"id": event.id, "type": event.type, "correlation_id": event.correlation_id}
-    doc[PENDING] = record.pending
+    # A record stored in a batch is pending under the batch's marker (``outbox_batches``),
+    # not on its own: the relay's per-document scan must not publish it a second way.
+    doc[PENDING] = record.pending and record.batch is None
     if key is not None:
         doc[IDEM] = {
             "id": idempotency_id(doc.get("entity_id"), key),

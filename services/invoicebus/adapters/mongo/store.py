@@ -1,8 +1,9 @@
 """The write side's repository: records and their outbox events, written atomically.
 
 Implements ``commands.ports.Store``. How a record and its event are laid out in one document,
-and how a repeated command is recognised, is ``outbox.py``'s; taxes have their own rules and
-class (``taxes.py``).
+and how a repeated command is recognised, is ``outbox.py``'s; how a batch's events are pending
+under one marker is ``outbox_batches.py``'s; taxes have their own rules and class
+(``taxes.py``).
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from invoicebus_contracts import Resource
 
-from ...commands.ports import Backlog
+from ...commands.ports import Backlog, PendingBatch
 from ...domain.errors import DomainError
 from ...domain.records import IdempotencyKey, M, Record
 from ...querying.fields import Document
-from . import outbox
+from . import outbox, outbox_batches
 from .client import COLLECTIONS, collection
 from .grants import MongoGrants
 from .keys import MongoApiKeys
@@ -34,6 +35,7 @@ class MongoStore:
     async def ensure_indexes(self) -> None:
         for resource in COLLECTIONS:
             await outbox.ensure_indexes(collection(self.db, resource))
+        await outbox_batches.ensure_indexes(self.db)
         await self.taxes.ensure_indexes()
         await MongoGrants(self.db).ensure_indexes()
         await MongoApiKeys(self.db).ensure_indexes()
@@ -45,7 +47,15 @@ class MongoStore:
     async def add_many(
         self, entries: Sequence[tuple[Record[Any], IdempotencyKey | None]]
     ) -> list[Record[Any] | DomainError]:
-        """One ``insert_many`` per collection (see ``outbox.insert_many``), results in order."""
+        """One ``insert_many`` per collection (see ``outbox.insert_many``), results in order.
+
+        Two records or more are one batch: its marker is written first and its documents are
+        not pending on their own (``outbox_batches``), so marking them sent is one delete. A
+        lone record is pending on its own, as ``add``'s: one write fewer for a lone command."""
+        if len(entries) > 1:
+            batch = await outbox_batches.open_batch(self.db, [record for record, _ in entries])
+            for record, _ in entries:
+                record.batch = batch
         results: list[Record[Any] | DomainError | None] = [None] * len(entries)
         by_resource: dict[Resource, list[int]] = {}
         for index, (record, _) in enumerate(entries):
@@ -59,9 +69,14 @@ class MongoStore:
         return [r for r in results if r is not None]
 
     async def mark_sent_many(self, records: Sequence[Record[Any]]) -> None:
+        """The batches' markers go (one write); records pending on their own are updated."""
+        await outbox_batches.close_batches(
+            self.db, (record.batch for record in records if record.batch is not None)
+        )
         by_resource: dict[Resource, list[str]] = {}
         for record in records:
-            by_resource.setdefault(record.resource, []).append(record.id)
+            if record.batch is None:
+                by_resource.setdefault(record.resource, []).append(record.id)
         for resource, ids in by_resource.items():
             await outbox.mark_sent_many(collection(self.db, resource), ids)
 
@@ -81,9 +96,19 @@ class MongoStore:
             ):
                 yield record
 
+    def pending_batches(self, created_before: datetime) -> AsyncIterator[PendingBatch]:
+        return outbox_batches.pending(self.db, created_before)
+
+    async def batch_sent(self, batch: PendingBatch) -> None:
+        await outbox_batches.close_batches(self.db, [batch.id])
+
     async def backlog(self) -> dict[Resource, Backlog]:
+        """Per resource, the documents pending on their own and the records of open batches."""
+        batched = await outbox_batches.backlog(self.db)
         found = {}
         for resource in COLLECTIONS:
             count, oldest = await outbox.backlog(collection(self.db, resource))
-            found[resource] = Backlog(count, oldest)
+            in_batches, oldest_batch = batched.get(resource, (0, None))
+            times = [t for t in (oldest, oldest_batch) if t is not None]
+            found[resource] = Backlog(count + in_batches, min(times, default=None))
         return found
