@@ -34,6 +34,7 @@ from aio_pika.abc import (
 
 from invoicebus.adapters.mongo.client import connect
 from invoicebus.adapters.mongo.embedded import free_port
+from invoicebus.adapters.mongo.outbox_batches import MARKERS
 from invoicebus.querying.fields import Document
 from invoicebus_client.topology import declare_topology
 from invoicebus_contracts import Topology
@@ -367,6 +368,7 @@ class Run:
             docs = client[self.database][COLLECTION]
             stored = await asyncio.wait_for(docs.count_documents({}), 5)
             pending = await asyncio.wait_for(docs.count_documents({"_pending": True}), 5)
+            pending += await asyncio.wait_for(_in_open_batches(client[self.database]), 5)
             self.report.notes.append(
                 f"{label}: {len(self.confirmed_ids)} confirmed, {stored} stored,"
                 f" {pending} with event unsent"
@@ -390,6 +392,7 @@ class Run:
                 try:
                     docs = await collection.find({}).to_list()
                     unsent = sum(1 for d in docs if d.get("_pending"))
+                    unsent += await _in_open_batches(client[self.database])
                     stored = {d.get("_idem", {}).get("key") for d in docs}
                     shards = Topology(self.prefix).command_queues
                     queued = sum([await queue_depth(self.amqp_url, q) for q in shards])
@@ -486,3 +489,12 @@ class Run:
             assert {e.event_id for e in mine} == {docs[0]["_event"]["id"]}, (key, mine)
             assert {e.resource_id for e in mine} == {docs[0]["_id"]}, (key, mine)
         assert dead == 0, f"{dead} message(s) dead-lettered; none of these commands is invalid"
+
+
+async def _in_open_batches(db: Any) -> int:
+    """The records named by batches whose events are not all confirmed yet (their markers):
+    unsent too, as far as settling is concerned."""
+    count = 0
+    async for marker in db[MARKERS].find({}, {"records": 1}):
+        count += sum(len(ids) for ids in marker["records"].values())
+    return count

@@ -61,6 +61,14 @@ async def test_a_delivered_batch_leaves_no_marker_and_no_pending_document(
     assert not await db.outbox_batches.count_documents({"_id": ids[0]})
     assert await db.customers.count_documents({"_id": {"$in": ids}}) == 3
 
+    # The same commands again (new records, the same keys): only originals, nothing to mark
+    # sent, so the batch's marker goes at once instead of waiting for the relay.
+    repeats = new_customers(entity["id"], 3)
+    again = [(record, key) for (record, _), (_, key) in zip(repeats, entries, strict=True)]
+    originals = await store.add_many(again)
+    assert [getattr(r, "id", None) for r in originals] == ids
+    assert not await db.outbox_batches.count_documents({"_id": repeats[0][0].id})
+
     # The same through the running service, commands sent together (batched as they come).
     replies = await asyncio.gather(
         *(

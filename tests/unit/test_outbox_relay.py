@@ -119,6 +119,8 @@ async def stored_unsent_batch(size: int) -> tuple[MemoryStore, RecordedMessenger
     ]
     assert all(isinstance(p, Prepared) for p in prepared)
     await store.add_many([(p.record, p.key) for p in prepared if isinstance(p, Prepared)])
+    minute = timedelta(minutes=1)  # a minute old: past a grace of seconds, within an hour's
+    store.open_batches = {b: (at - minute, ids) for b, (at, ids) in store.open_batches.items()}
     return store, messenger, service.pipeline.outbox
 
 
@@ -136,10 +138,10 @@ async def test_the_relay_publishes_a_batch_left_pending_once_then_ends_it() -> N
     await outbox.observe_backlog()
     assert gauges()["customer"][0] == 3  # the gauges count a batch's records
 
-    assert await outbox.relay_once(grace_seconds=0) == 3
+    assert await outbox.relay_once(grace_seconds=10) == 3
     assert created_ids(messenger) == ids  # every event of the batch, in order
     assert store.open_batches == {}
-    assert await outbox.relay_once(grace_seconds=0) == 0  # once
+    assert await outbox.relay_once(grace_seconds=10) == 0  # once
     await outbox.observe_backlog()
     assert gauges()["customer"] == (0, 0)
 
@@ -149,7 +151,7 @@ async def test_a_batch_record_never_stored_is_skipped_and_the_batch_still_ends()
     [(batch, (created_at, ids))] = store.open_batches.items()
     store.open_batches[batch] = (created_at, [*ids, "cus_never_stored"])  # its insert failed
 
-    assert await outbox.relay_once(grace_seconds=0) == 2
+    assert await outbox.relay_once(grace_seconds=10) == 2
     assert created_ids(messenger) == ids
     assert store.open_batches == {}
 
@@ -175,9 +177,9 @@ async def test_a_batch_whose_publish_fails_stays_pending_whole_for_the_next_roun
     [batch] = store.open_batches
 
     with pytest.raises(AutoReconnect):
-        await outbox.relay_once(grace_seconds=0)
+        await outbox.relay_once(grace_seconds=10)
     assert batch in store.open_batches  # not ended: some of its events may be unsent
 
-    assert await outbox.relay_once(grace_seconds=0) == 3
+    assert await outbox.relay_once(grace_seconds=10) == 3
     assert len(set(created_ids(messenger))) == 3
     assert store.open_batches == {}

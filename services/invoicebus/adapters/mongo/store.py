@@ -52,6 +52,7 @@ class MongoStore:
         Two records or more are one batch: its marker is written first and its documents are
         not pending on their own (``outbox_batches``), so marking them sent is one delete. A
         lone record is pending on its own, as ``add``'s: one write fewer for a lone command."""
+        batch = None
         if len(entries) > 1:
             batch = await outbox_batches.open_batch(self.db, [record for record, _ in entries])
             for record, _ in entries:
@@ -66,6 +67,11 @@ class MongoStore:
             )
             for index, result in zip(indexes, found, strict=True):
                 results[index] = result
+        if batch is not None and not any(
+            r is e for r, (e, _) in zip(results, entries, strict=True)
+        ):
+            # Every command was a repeat or refused: no event will be marked sent to end it.
+            await outbox_batches.close_batches(self.db, [batch])
         return [r for r in results if r is not None]
 
     async def mark_sent_many(self, records: Sequence[Record[Any]]) -> None:
