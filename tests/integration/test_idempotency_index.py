@@ -22,19 +22,12 @@ from invoicebus.querying.fields import Document
 from invoicebus.settings import Settings
 from invoicebus_contracts import CreateCustomer, CreateItem, Customer, ErrorCode, Resource
 from tests.support.memory import acting
+from tests.support.plans import winning_stages
 
 pytestmark = pytest.mark.usefixtures("command_service")
 
 #: Enough documents that a scan shows in "documents examined", few enough to stay fast.
 SEEDED = 200
-
-
-def stages(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    found = [plan]
-    for child in [plan.get("inputStage"), *plan.get("inputStages", [])]:
-        if child:
-            found += stages(child)
-    return found
 
 
 def ctx_of(entity_id: str, command: Any, resource: Resource) -> CommandContext:
@@ -56,8 +49,7 @@ async def test_a_lookup_by_key_is_an_index_scan_examining_one_document(
     wanted = contexts[SEEDED // 2]
     assert wanted.key is not None
     explained = await db.customers.find(outbox.by_key(e, wanted.key)).limit(1).explain()
-    winning = explained["queryPlanner"]["winningPlan"]
-    plan = stages(winning.get("queryPlan", winning))
+    plan = winning_stages(explained)
     assert "COLLSCAN" not in [s["stage"] for s in plan], plan
     scans = [dict(s["keyPattern"]) for s in plan if s["stage"] == "IXSCAN"]
     assert scans == [{outbox.IDEM_ID: ASCENDING}], plan

@@ -20,9 +20,9 @@ from invoicebus.domain.ids import new_id
 from invoicebus.domain.records import IdempotencyKey, Record
 from invoicebus.querying.fields import Document
 from invoicebus_contracts import CreateCustomer, Customer, Resource
-from tests.integration.test_idempotency_index import stages
 from tests.support.amqp import RawClient, body
 from tests.support.memory import acting
+from tests.support.plans import winning_stages
 
 
 def new_customers(
@@ -124,8 +124,7 @@ async def test_the_relay_finds_old_markers_by_their_creation_time_index(
     await db.outbox_batches.insert_many(seeded)
     try:
         explained = await outbox_batches.older_than(db, later + timedelta(seconds=2)).explain()
-        winning = explained["queryPlanner"]["winningPlan"]
-        plan = stages(winning.get("queryPlan", winning))
+        plan = winning_stages(explained)
         assert "COLLSCAN" not in [s["stage"] for s in plan], plan
         scans = [dict(s["keyPattern"]) for s in plan if s["stage"] == "IXSCAN"]
         assert scans == [{"created_at": ASCENDING}], plan

@@ -16,19 +16,11 @@ from invoicebus.querying.fields import FIELDS, Document
 from invoicebus.querying.pagination import page_query
 from invoicebus_contracts import Resource
 from tests.support.listing import T0, customer, item, seed
+from tests.support.plans import winning_stages
 
 pytestmark = pytest.mark.usefixtures("query_service")
 
 LIMIT = 10
-
-
-def stages(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every stage of a plan tree, outermost first."""
-    found = [plan]
-    for child in [plan.get("inputStage"), *plan.get("inputStages", [])]:
-        if child:
-            found += stages(child)
-    return found
 
 
 async def explain_page(
@@ -83,8 +75,7 @@ async def test_a_filtered_sorted_page_uses_its_list_index(
         await seed(db, resource, [item(e, f"i{i}", i) for i in range(300)])
 
     explained = await explain_page(db, resource, e, query, order_by)
-    winning = explained["queryPlanner"]["winningPlan"]
-    plan = stages(winning.get("queryPlan", winning))  # MongoDB 7+ nests it under queryPlan
+    plan = winning_stages(explained)
     scans = [s for s in plan if s["stage"] == "IXSCAN"]
     assert [dict(s["keyPattern"]) for s in scans] == [key_pattern], plan
 
